@@ -1,0 +1,79 @@
+"""jobgraph's composition root: ``create_app(settings)``, the lifespan, the ``app`` entry, the CLI.
+
+``uvicorn app:app`` works; nothing (settings, engine) is built at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
+
+from schema.build import build_schema
+from server.graphql_view import GraphQLView
+from server.health import healthz, readyz
+from settings import Settings
+from storage.database import Database
+from storage.migrate import upgrade_to_head
+from storage.store import Store
+
+log = logging.getLogger("jobgraph")
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
+    settings = settings or Settings()
+    schema = build_schema()
+    view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = Database(settings)
+        store = Store(db)
+        try:
+            if migrate:
+                await upgrade_to_head(db)
+            view.store = store
+            app.state.store = store
+            app.state.settings = settings
+            yield
+        finally:
+            await db.dispose()
+
+    routes: Sequence[BaseRoute] = [
+        # No method list: the view answers any other method with a JSON 405 itself.
+        Route("/graphql", view),
+        WebSocketRoute("/graphql", view),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+    ]
+    return Starlette(routes=list(routes), lifespan=lifespan)
+
+
+class _LazyApp:
+    """``app:app`` for ASGI servers: builds the real app from the environment on first use."""
+
+    def __init__(self) -> None:
+        self._app: Starlette | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._app is None:
+            self._app = create_app(Settings())
+        await self._app(scope, receive, send)
+
+
+app = _LazyApp()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from cli import run
+
+    return run(list(sys.argv[1:] if argv is None else argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

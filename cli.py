@@ -1,0 +1,140 @@
+"""The command line: ``python app.py serve|migrate|keys|bootstrap-key``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+import uvicorn
+
+from domain.principal import Scope
+from settings import Settings
+from storage.database import Database
+from storage.migrate import upgrade_to_head
+from storage.store import Store
+
+_DEV_KEY_NAME = "development"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="app.py", description="jobgraph server and admin tool")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="serve the API (migrates first)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--workers", type=int)
+
+    commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
+    commands.add_parser(
+        "bootstrap-key", help="create and print a development key if the database has no key"
+    )
+
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
+        dest="keys_command", required=True
+    )
+    create = keys.add_parser("create", help="create a key; prints the key alone on stdout")
+    create.add_argument("--name", required=True)
+    create.add_argument("--scopes", default="read", help="comma list of read,submit,work,admin")
+    create.add_argument("--tenant", default="default")
+    keys.add_parser("list", help="one key a line: id, prefix, name, tenant, scopes, state")
+    revoke = keys.add_parser("revoke", help="revoke a key by id (or shown prefix)")
+    revoke.add_argument("id")
+    return parser
+
+
+def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if args.command == "serve":
+        return _serve(settings, args)
+    handlers: dict[str, Callable[[Store], Awaitable[int]]] = {
+        "migrate": lambda store: _migrate(store),
+        "bootstrap-key": lambda store: _bootstrap_key(store, settings),
+        "keys": lambda store: _keys(store, args),
+    }
+    return asyncio.run(_with_store(settings, handlers[args.command]))
+
+
+async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
+    db = Database(settings)
+    try:
+        return await action(Store(db))
+    finally:
+        await db.dispose()
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    workers = args.workers or settings.workers
+    asyncio.run(_with_store(settings, _migrate_quietly))
+    uvicorn.run(
+        "app:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+async def _migrate_quietly(store: Store) -> int:
+    await upgrade_to_head(store.db)
+    return 0
+
+
+async def _migrate(store: Store) -> int:
+    await upgrade_to_head(store.db)
+    print("database migrated to head", file=sys.stderr)
+    return 0
+
+
+async def _bootstrap_key(store: Store, settings: Settings) -> int:
+    await upgrade_to_head(store.db)
+    if await store.keys.count_active() > 0:
+        return 0
+    _, key = await store.keys.create(name=_DEV_KEY_NAME, tenant="default", scopes=list(Scope))
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    print(
+        "\n  jobgraph: created a development API key with every scope (shown once):\n\n"
+        f"    {key}\n\n  Try it:\n\n"
+        f"    curl -s {url} -H 'content-type: application/json' -H 'X-API-Key: {key}' \\\n"
+        '      -d \'{"query":"{ me { name tenant scopes } }"}\'\n\n'
+        f"  GraphiQL: open {url} in a browser and set the header X-API-Key.\n",
+        file=sys.stderr,
+    )
+    return 0
+
+
+async def _keys(store: Store, args: argparse.Namespace) -> int:
+    if args.keys_command == "create":
+        try:
+            scopes = Scope.parse_list(args.scopes)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        if not args.tenant.strip() or not args.name.strip():
+            print("error: --name and --tenant must not be empty", file=sys.stderr)
+            return 2
+        await upgrade_to_head(store.db)
+        _, key = await store.keys.create(name=args.name, tenant=args.tenant, scopes=scopes)
+        print(key)
+        return 0
+    if args.keys_command == "list":
+        for record in await store.keys.list():
+            state = "revoked" if record.revoked_at else "active"
+            print(
+                f"{record.id}\t{record.prefix}…\t{record.name}\t{record.tenant}\t"
+                f"{','.join(record.scopes)}\t{state}\t{record.created_at.isoformat()}"
+            )
+        return 0
+    if await store.keys.revoke(key_id=args.id):
+        print(f"revoked {args.id}", file=sys.stderr)
+        return 0
+    print(f"error: no active key with id {args.id}", file=sys.stderr)
+    return 1

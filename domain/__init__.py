@@ -1,0 +1,1 @@
+"""What jobgraph knows that is neither GraphQL nor SQL: errors, video links, the job lifecycle."""

@@ -1,0 +1,26 @@
+"""Argument checks shared by resolvers (and the REST routes): ids, tails, page sizes."""
+
+from __future__ import annotations
+
+import uuid
+
+from domain.errors import BadUserInput
+
+
+def parse_job_id(value: str) -> str:
+    """The canonical form of a job id; a malformed one is BAD_USER_INPUT."""
+    try:
+        return str(uuid.UUID(value.strip()))
+    except (ValueError, AttributeError):
+        raise BadUserInput(f"invalid job id {value[:64]!r}: expected a UUID") from None
+
+
+def resolve_tail(tail: int | None, *, cap: int) -> int:
+    """``None`` means every line up to the cap; 0 means none; outside 0..cap is an error."""
+    if tail is None:
+        return cap
+    if tail < 0:
+        raise BadUserInput("tail must not be negative")
+    if tail > cap:
+        raise BadUserInput(f"tail must be at most {cap}")
+    return tail

@@ -1,0 +1,40 @@
+"""Per-request DataLoaders, so a page of jobs costs a fixed number of queries."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from itertools import groupby
+
+from strawberry.dataloader import DataLoader
+
+from storage.records import ItemCountsRecord, ItemRecord
+from storage.store import Store
+
+TailKey = tuple[str, int]
+
+
+class Loaders:
+    """Created per request in ``get_context``: a cache must never outlive its request."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.items = DataLoader[str, list[ItemRecord]](self._load_items)
+        self.item_counts = DataLoader[str, ItemCountsRecord](self._load_item_counts)
+        self.log_tails = DataLoader[TailKey, list[str]](self._load_log_tails)
+
+    async def _load_items(self, job_ids: Sequence[str]) -> list[list[ItemRecord]]:
+        by_job = await self._store.jobs.get_items(job_ids=job_ids)
+        return [by_job[job_id] for job_id in job_ids]
+
+    async def _load_item_counts(self, job_ids: Sequence[str]) -> list[ItemCountsRecord]:
+        by_job = await self._store.jobs.get_item_counts(job_ids=job_ids)
+        return [by_job[job_id] for job_id in job_ids]
+
+    async def _load_log_tails(self, keys: Sequence[TailKey]) -> list[list[str]]:
+        found: dict[TailKey, list[str]] = {}
+        # Requests in one batch nearly always share one limit; group so each group is one call.
+        for limit, group in groupby(sorted(set(keys), key=lambda key: key[1]), key=lambda k: k[1]):
+            job_ids = [job_id for job_id, _ in group]
+            tails = await self._store.logs.tail_messages_many(job_ids=job_ids, limit=limit)
+            found.update({(job_id, limit): tails[job_id] for job_id in job_ids})
+        return [found[key] for key in keys]

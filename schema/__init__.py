@@ -1,0 +1,1 @@
+"""The GraphQL schema: Strawberry types, inputs, extensions and the assembly in ``build``."""

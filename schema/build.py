@@ -1,0 +1,31 @@
+"""Schema assembly: root types plus extensions, registered as classes (new ones per operation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.types import ExecutionContext
+
+from schema.auth import ApiKeyAuth
+from schema.errors import label_errors
+from schema.mutation import Mutation
+from schema.query import Query
+
+
+class JobgraphSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        label_errors(errors)
+
+
+def build_schema(**_: Any) -> JobgraphSchema:
+    return JobgraphSchema(
+        query=Query,
+        mutation=Mutation,
+        # Order matters: authentication wraps everything, so nothing runs without a key.
+        extensions=[ApiKeyAuth, ParserCache, ValidationCache],
+    )

@@ -1,0 +1,43 @@
+"""The typed per-request context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from domain.errors import Unauthenticated
+from domain.principal import Principal, Scope
+from resolvers.loaders import Loaders
+from settings import Settings
+from storage.store import Store
+
+
+@dataclass
+class Context:
+    """Built per HTTP request (or per WebSocket connection) by ``get_context``."""
+
+    store: Store
+    settings: Settings
+    loaders: Loaders
+    request: Request | WebSocket | None = None
+    response: Response | WebSocket | None = None
+    principal: Principal | None = None
+    # Filled by Strawberry from the WebSocket ``connection_init`` payload.
+    connection_params: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_store(cls, store: Store, settings: Settings, **kwargs: Any) -> Context:
+        return cls(store=store, settings=settings, loaders=Loaders(store), **kwargs)
+
+    def require(self, scope: Scope | None = None) -> Principal:
+        """The caller's principal, checked for ``scope`` (FORBIDDEN when the key lacks it)."""
+        if self.principal is None:
+            raise Unauthenticated("an API key is required")
+        if scope is not None:
+            self.principal.require(scope)
+        return self.principal

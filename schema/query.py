@@ -1,0 +1,24 @@
+"""The root Query type: one-line fields that delegate to ``resolvers``."""
+
+from __future__ import annotations
+
+import strawberry
+
+from resolvers import jobs as job_resolvers
+from schema.types import ApiKeyInfo, Info, Job
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="A job by id, with the last `tail` log lines in logTail.")
+    async def job(self, info: Info, id: strawberry.ID, tail: int | None = None) -> Job | None:
+        return await job_resolvers.job(info.context, id=id, tail=tail)
+
+    @strawberry.field(description="The calling API key's name, tenant and scopes.")
+    def me(self, info: Info) -> ApiKeyInfo:
+        principal = info.context.require()
+        return ApiKeyInfo(
+            name=principal.name,
+            tenant=principal.tenant,
+            scopes=sorted(scope.value for scope in principal.scopes),
+        )

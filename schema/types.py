@@ -1,0 +1,129 @@
+"""Output types. Each is built from a storage record with ``from_record``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Self
+
+import strawberry
+
+from schema.context import Context
+from schema.enums import ItemStatus, JobStatus, Platform
+from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord
+
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="One video of a job, in the order it was submitted.")
+class VideoItem:
+    position: int = strawberry.field(description="Order within the job, from 0.")
+    platform: Platform
+    code: str
+    url: str = strawberry.field(description="Canonical URL derived from platform and code.")
+    status: ItemStatus
+    error: str | None
+
+    @classmethod
+    def from_record(cls, record: ItemRecord) -> Self:
+        return cls(
+            position=record.position,
+            platform=record.platform,
+            code=record.code,
+            url=record.url,
+            status=record.status,
+            error=record.error,
+        )
+
+
+@strawberry.type
+class LogLine:
+    seq: int
+    timestamp: datetime
+    level: str
+    message: str
+
+    @classmethod
+    def from_record(cls, record: LogLineRecord) -> Self:
+        return cls(
+            seq=record.seq, timestamp=record.timestamp, level=record.level, message=record.message
+        )
+
+
+@strawberry.type
+class ItemCounts:
+    total: int
+    pending: int
+    running: int
+    completed: int
+    failed: int
+    skipped: int
+
+    @classmethod
+    def from_record(cls, record: ItemCountsRecord) -> Self:
+        return cls(
+            total=record.total,
+            pending=record.pending,
+            running=record.running,
+            completed=record.completed,
+            failed=record.failed,
+            skipped=record.skipped,
+        )
+
+
+@strawberry.type(description="A video-extraction job: its state, its videos and its log.")
+class Job:
+    id: strawberry.ID
+    status: JobStatus
+    progress: int = strawberry.field(description="0..100; never decreases within one run.")
+    attempt: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    log_line_count: int
+    cancelable: bool
+    retryable: bool
+    record: strawberry.Private[JobRecord]
+    tail: strawberry.Private[int]
+
+    @classmethod
+    def from_record(cls, record: JobRecord, *, tail: int) -> Self:
+        return cls(
+            id=strawberry.ID(record.id),
+            status=record.status,
+            progress=record.progress,
+            attempt=record.attempt,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            started_at=record.started_at,
+            finished_at=record.finished_at,
+            error=record.error,
+            log_line_count=record.last_seq,
+            cancelable=record.status.cancelable,
+            retryable=record.status.retryable,
+            record=record,
+            tail=tail,
+        )
+
+    @strawberry.field(description="The job's videos, by position.")
+    async def items(self, info: Info) -> list[VideoItem]:
+        records = await info.context.loaders.items.load(self.record.id)
+        return [VideoItem.from_record(record) for record in records]
+
+    @strawberry.field(description="The last `tail` log lines of job(id, tail), joined with \\n.")
+    async def log_tail(self, info: Info) -> str:
+        if self.tail <= 0 or self.record.last_seq == 0:
+            return ""
+        return "\n".join(await info.context.loaders.log_tails.load((self.record.id, self.tail)))
+
+    @strawberry.field(description="How many items are in each status.")
+    async def item_counts(self, info: Info) -> ItemCounts:
+        return ItemCounts.from_record(await info.context.loaders.item_counts.load(self.record.id))
+
+
+@strawberry.type(description="What the calling API key is.")
+class ApiKeyInfo:
+    name: str
+    tenant: str
+    scopes: list[str]

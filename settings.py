@@ -1,0 +1,81 @@
+"""The one configuration class: every knob is a ``JOBGRAPH_*`` variable (or a ``.env`` line)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """jobgraph's configuration.
+
+    >>> Settings(database_url="sqlite:///tmp/x.db").database_url
+    'sqlite+aiosqlite:///tmp/x.db'
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="JOBGRAPH_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./var/jobgraph.db"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Reading and limits.
+    max_tail: int = Field(default=10_000, ge=1)
+    max_items_per_job: int = Field(default=1000, ge=1)
+    max_log_batch: int = Field(default=1000, ge=1)
+    max_log_message_bytes: int = Field(default=16_384, ge=64)
+    max_page_size: int = Field(default=100, ge=1)
+
+    # Lifecycle.
+    max_attempts: int = Field(default=3, ge=1)
+    default_lease_seconds: int = Field(default=60, ge=1)
+    max_lease_seconds: int = Field(default=3600, ge=1)
+    sweep_interval_seconds: float = Field(default=1.0, gt=0)
+
+    # Database tuning.
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_pool_size: int = Field(default=10, ge=1)
+
+    cors_origins: list[str] = Field(default_factory=list)
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_database_url(cls, value: str) -> str:
+        # People paste the URLs their other tools use; map them onto the async drivers we ship.
+        for plain, async_form in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("postgresql+psycopg://", "postgresql+asyncpg://"),
+            ("postgresql+psycopg2://", "postgresql+asyncpg://"),
+        ):
+            if value.startswith(plain):
+                return async_form + value[len(plain) :]
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("database_url must be a sqlite:// or postgresql:// URL")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"

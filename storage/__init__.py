@@ -1,0 +1,1 @@
+"""Persistence: SQLModel tables, the database runner, migrations and the store."""

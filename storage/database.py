@@ -1,0 +1,155 @@
+"""The database runner: one way to run a unit of work on SQLite and on PostgreSQL.
+
+Store code is written once, as synchronous functions over a SQLAlchemy Core ``Connection``.
+On PostgreSQL they run through the asyncpg engine with ``AsyncConnection.run_sync`` (greenlet
+bridged, no thread). On SQLite they run on the stdlib driver: reads synchronously on the event
+loop (a WAL snapshot read of a few indexed rows takes microseconds, less than a thread hop),
+writes in one worker thread per unit of work, behind a per-process lock and ``BEGIN IMMEDIATE``
+so that concurrent writers queue instead of failing on lock upgrades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, Engine, create_engine, event, exc, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from domain.errors import Unavailable
+from settings import Settings
+
+T = TypeVar("T")
+Work = Callable[[Connection], T]
+log = logging.getLogger("jobgraph.db")
+
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    exc.OperationalError,
+    exc.InterfaceError,
+    exc.TimeoutError,
+    ConnectionError,
+    OSError,
+)
+
+
+class Database:
+    """Owns the engine; ``read``/``write`` run a function in a transaction, returning its value."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
+        self._write_lock = asyncio.Lock()
+        self._sync_engine: Engine | None = None
+        self._async_engine: AsyncEngine | None = None
+        if settings.is_sqlite:
+            self._sync_engine = _sqlite_engine(settings)
+        else:
+            self._async_engine = create_async_engine(
+                settings.database_url,
+                pool_size=settings.db_pool_size,
+                max_overflow=settings.db_pool_size,
+                pool_pre_ping=True,
+                pool_timeout=10,
+            )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self._sync_engine is not None
+
+    @property
+    def sync_url(self) -> str:
+        """The URL for synchronous tools (Alembic) on the same database."""
+        url = make_url(self.settings.database_url)
+        driver = "sqlite" if self.is_sqlite else "postgresql+asyncpg"
+        return url.set(drivername=driver).render_as_string(hide_password=False)
+
+    async def read(self, work: Work[T]) -> T:
+        try:
+            if self._sync_engine is not None:
+                with self._sync_engine.connect() as conn:
+                    return work(conn)
+            assert self._async_engine is not None
+            async with self._async_engine.connect() as aconn:
+                return await aconn.run_sync(work)
+        except _UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def write(self, work: Work[T]) -> T:
+        try:
+            if self._sync_engine is not None:
+                engine = self._sync_engine
+                async with self._write_lock:
+                    return await anyio.to_thread.run_sync(_run_immediate, engine, work)
+            assert self._async_engine is not None
+            async with self._async_engine.begin() as aconn:
+                return await aconn.run_sync(work)
+        except _UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def ping(self) -> None:
+        await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
+
+    def pool_status(self) -> dict[str, int]:
+        pool: Any = (self._sync_engine or self._async_engine.sync_engine).pool  # type: ignore[union-attr]
+        stats = {"size": 0, "checked_out": 0}
+        if hasattr(pool, "size"):
+            stats["size"] = int(pool.size())
+            stats["checked_out"] = int(pool.checkedout())
+        return stats
+
+    async def dispose(self) -> None:
+        if self._sync_engine is not None:
+            self._sync_engine.dispose()
+        if self._async_engine is not None:
+            await self._async_engine.dispose()
+
+
+def _run_immediate(engine: Engine, work: Work[T]) -> T:
+    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
+        return work(conn)
+
+
+def _unavailable(error: BaseException) -> Unavailable:
+    # The driver's message can carry SQL and parameters: log it, tell the caller only the kind.
+    log.warning("database unavailable: %s", type(error).__name__, exc_info=error)
+    return Unavailable("the database is unavailable; try again shortly")
+
+
+def _sqlite_engine(settings: Settings) -> Engine:
+    url = make_url(settings.database_url).set(drivername="sqlite")
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        url,
+        connect_args={
+            "check_same_thread": False,
+            "timeout": settings.sqlite_busy_timeout_ms / 1000,
+        },
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+    )
+    busy_timeout = settings.sqlite_busy_timeout_ms
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from pysqlite so that we decide between BEGIN and
+        # BEGIN IMMEDIATE (SQLAlchemy's documented recipe).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine

@@ -1,0 +1,172 @@
+"""Jobs and their video items: create, read one, read many."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from domain.jobs import ItemStatus, JobStatus
+from domain.videos import Platform, VideoRef
+from storage.coltypes import utcnow
+from storage.database import Database
+from storage.records import ItemCountsRecord, ItemRecord, JobRecord
+from storage.tables import job_items, jobs
+
+JOB_COLUMNS = (
+    jobs.c.id,
+    jobs.c.tenant,
+    jobs.c.status,
+    jobs.c.progress,
+    jobs.c.attempt,
+    jobs.c.created_at,
+    jobs.c.updated_at,
+    jobs.c.started_at,
+    jobs.c.finished_at,
+    jobs.c.error,
+    jobs.c.worker_id,
+    jobs.c.lease_expires_at,
+    jobs.c.cancel_requested,
+    jobs.c.last_seq,
+    jobs.c.item_count,
+)
+_ITEM_COLUMNS = (
+    job_items.c.job_id,
+    job_items.c.position,
+    job_items.c.platform,
+    job_items.c.code,
+    job_items.c.status,
+    job_items.c.error,
+)
+
+
+def job_from_row(row: Any) -> JobRecord:
+    values = list(row)
+    values[2] = JobStatus(values[2])
+    values[12] = bool(values[12])
+    return JobRecord(*values)
+
+
+def _item_from_row(row: Any) -> ItemRecord:
+    job_id, position, platform, code, status, error = row
+    return ItemRecord(job_id, position, Platform(platform), code, ItemStatus(status), error)
+
+
+def select_job(conn: Connection, *, job_id: str, tenant: str | None) -> JobRecord | None:
+    query = select(*JOB_COLUMNS).where(jobs.c.id == job_id)
+    if tenant is not None:
+        query = query.where(jobs.c.tenant == tenant)
+    row = conn.execute(query).first()
+    return job_from_row(row) if row is not None else None
+
+
+def select_items(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
+    by_job: dict[str, list[ItemRecord]] = {job_id: [] for job_id in job_ids}
+    query = (
+        select(*_ITEM_COLUMNS)
+        .where(job_items.c.job_id.in_(job_ids))
+        .order_by(job_items.c.job_id, job_items.c.position)
+    )
+    for row in conn.execute(query):
+        by_job[row[0]].append(_item_from_row(row))
+    return by_job
+
+
+def select_item_counts(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, ItemCountsRecord]:
+    query = (
+        select(job_items.c.job_id, job_items.c.status, func.count())
+        .where(job_items.c.job_id.in_(job_ids))
+        .group_by(job_items.c.job_id, job_items.c.status)
+    )
+    tallies: dict[str, dict[str, int]] = {job_id: {} for job_id in job_ids}
+    for job_id, status, count in conn.execute(query):
+        tallies[job_id][status.lower()] = count
+    return {
+        job_id: ItemCountsRecord(total=sum(counts.values()), **counts)
+        for job_id, counts in tallies.items()
+    }
+
+
+def insert_job(
+    conn: Connection, *, tenant: str, items: Sequence[VideoRef], idempotency_key: str | None
+) -> tuple[JobRecord, bool]:
+    """Insert a job and its items; returns (job, created): False for an idempotency-key hit."""
+    if idempotency_key is not None:
+        existing = _by_idempotency_key(conn, tenant=tenant, key=idempotency_key)
+        if existing is not None:
+            return existing, False
+    now = utcnow()
+    job_id = str(uuid.uuid4())
+    values = {
+        "id": job_id,
+        "tenant": tenant,
+        "status": JobStatus.PENDING.value,
+        "progress": 0,
+        "attempt": 1,
+        "created_at": now,
+        "updated_at": now,
+        "cancel_requested": False,
+        "last_seq": 0,
+        "item_count": len(items),
+        "idempotency_key": idempotency_key,
+    }
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(jobs).values(values))
+    except IntegrityError:
+        # Another request with the same idempotency key won the race: answer with its job.
+        existing = _by_idempotency_key(conn, tenant=tenant, key=idempotency_key or "")
+        if existing is None:
+            raise
+        return existing, False
+    conn.execute(
+        insert(job_items),
+        [
+            {
+                "job_id": job_id,
+                "position": position,
+                "platform": ref.platform.value,
+                "code": ref.code,
+                "status": ItemStatus.PENDING.value,
+                "error": None,
+            }
+            for position, ref in enumerate(items)
+        ],
+    )
+    job = select_job(conn, job_id=job_id, tenant=tenant)
+    assert job is not None
+    return job, True
+
+
+def _by_idempotency_key(conn: Connection, *, tenant: str, key: str) -> JobRecord | None:
+    query = select(*JOB_COLUMNS).where(jobs.c.tenant == tenant, jobs.c.idempotency_key == key)
+    row = conn.execute(query).first()
+    return job_from_row(row) if row is not None else None
+
+
+class JobStore:
+    """Reads and writes of jobs and items, scoped by tenant (``None`` means every tenant)."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def get_job(self, *, job_id: str, tenant: str | None) -> JobRecord | None:
+        return await self._db.read(lambda conn: select_job(conn, job_id=job_id, tenant=tenant))
+
+    async def get_items(self, *, job_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
+        return await self._db.read(lambda conn: select_items(conn, job_ids=job_ids))
+
+    async def get_item_counts(self, *, job_ids: Sequence[str]) -> dict[str, ItemCountsRecord]:
+        return await self._db.read(lambda conn: select_item_counts(conn, job_ids=job_ids))
+
+    async def create_job(
+        self, *, tenant: str, items: Sequence[VideoRef], idempotency_key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        return await self._db.write(
+            lambda conn: insert_job(
+                conn, tenant=tenant, items=items, idempotency_key=idempotency_key
+            )
+        )

@@ -1,0 +1,99 @@
+"""Log lines: one row each, read from the end through the (job_id, seq) primary key."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, insert, select, update
+
+from storage.coltypes import utcnow
+from storage.database import Database
+from storage.records import LogLineRecord
+from storage.tables import jobs, log_lines
+
+
+def tail_messages(conn: Connection, *, job_id: str, limit: int) -> list[str]:
+    """The last ``limit`` messages, oldest first: an index range scan from the end, O(limit)."""
+    if limit <= 0:
+        return []
+    query = (
+        select(log_lines.c.message)
+        .where(log_lines.c.job_id == job_id)
+        .order_by(log_lines.c.seq.desc())
+        .limit(limit)
+    )
+    messages = list(conn.execute(query).scalars())
+    messages.reverse()
+    return messages
+
+
+def tail_lines(conn: Connection, *, job_id: str, limit: int) -> list[LogLineRecord]:
+    if limit <= 0:
+        return []
+    query = (
+        select(log_lines.c.seq, log_lines.c.timestamp, log_lines.c.level, log_lines.c.message)
+        .where(log_lines.c.job_id == job_id)
+        .order_by(log_lines.c.seq.desc())
+        .limit(limit)
+    )
+    lines = [LogLineRecord(*row) for row in conn.execute(query)]
+    lines.reverse()
+    return lines
+
+
+class LogStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def tail_messages(self, *, job_id: str, limit: int) -> list[str]:
+        return await self._db.read(lambda conn: tail_messages(conn, job_id=job_id, limit=limit))
+
+    async def tail_messages_many(
+        self, *, job_ids: Sequence[str], limit: int
+    ) -> dict[str, list[str]]:
+        def work(conn: Connection) -> dict[str, list[str]]:
+            # One indexed range read per job, all in one transaction (one snapshot).
+            return {job_id: tail_messages(conn, job_id=job_id, limit=limit) for job_id in job_ids}
+
+        return await self._db.read(work)
+
+    async def tail_lines(self, *, job_id: str, limit: int) -> list[LogLineRecord]:
+        return await self._db.read(lambda conn: tail_lines(conn, job_id=job_id, limit=limit))
+
+
+def append_lines(
+    conn: Connection, *, job_id: str, lines: Sequence[tuple[datetime, str, str]]
+) -> int | None:
+    """Append (timestamp, level, message) lines; returns the last seq, or None if no such job.
+
+    The seq range is reserved by one UPDATE of the job row, which holds the row's write lock
+    until commit: concurrent appenders, in any process, queue there and get disjoint ranges,
+    and a batch that fails rolls back its reservation with it — no gap, no duplicate.
+    """
+    count = len(lines)
+    reserve = (
+        update(jobs)
+        .where(jobs.c.id == job_id)
+        .values(last_seq=jobs.c.last_seq + count, updated_at=utcnow())
+        .returning(jobs.c.last_seq)
+    )
+    last_seq = conn.execute(reserve).scalar_one_or_none()
+    if last_seq is None:
+        return None
+    first_seq = last_seq - count + 1
+    if count:
+        conn.execute(
+            insert(log_lines),
+            [
+                {
+                    "job_id": job_id,
+                    "seq": first_seq + offset,
+                    "timestamp": ts,
+                    "level": level,
+                    "message": message,
+                }
+                for offset, (ts, level, message) in enumerate(lines)
+            ],
+        )
+    return int(last_seq)

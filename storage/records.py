@@ -1,0 +1,71 @@
+"""Plain, immutable records the store hands out; the GraphQL and REST layers build on these."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from domain.jobs import ItemStatus, JobStatus
+from domain.videos import Platform, canonical_url
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    id: str
+    tenant: str
+    status: JobStatus
+    progress: int
+    attempt: int
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    worker_id: str | None
+    lease_expires_at: datetime | None
+    cancel_requested: bool
+    last_seq: int
+    item_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRecord:
+    job_id: str
+    position: int
+    platform: Platform
+    code: str
+    status: ItemStatus
+    error: str | None
+
+    @property
+    def url(self) -> str:
+        return canonical_url(self.platform, self.code)
+
+
+@dataclass(frozen=True, slots=True)
+class LogLineRecord:
+    seq: int
+    timestamp: datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCountsRecord:
+    total: int = 0
+    pending: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    id: str
+    name: str
+    prefix: str
+    tenant: str
+    scopes: tuple[str, ...]
+    created_at: datetime
+    revoked_at: datetime | None

@@ -1,0 +1,18 @@
+"""The store: the one object the API layers talk to, grouping the narrow per-table stores."""
+
+from __future__ import annotations
+
+from storage.database import Database
+from storage.jobs import JobStore
+from storage.keys import KeyStore
+from storage.logs import LogStore
+
+
+class Store:
+    """``store.jobs``, ``store.logs``, ``store.keys`` over one :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.jobs = JobStore(db)
+        self.logs = LogStore(db)
+        self.keys = KeyStore(db)

@@ -1,0 +1,90 @@
+"""SQLModel table models. They stay inside ``storage``: the API is built from records."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from storage.coltypes import UTCDateTime
+
+
+def _utc(*, nullable: bool, index: bool = False) -> Column[datetime]:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class JobRow(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # Listing: a tenant's jobs newest first, cursor on (created_at, id).
+        Index("ix_jobs_tenant_created", "tenant", "created_at", "id"),
+        # Claiming: the oldest pending job.
+        Index("ix_jobs_status_created", "status", "created_at"),
+        # Lease sweeping: running jobs by lease end.
+        Index("ix_jobs_status_lease", "status", "lease_expires_at"),
+        UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"),
+    )
+
+    id: str = Field(primary_key=True, max_length=36)
+    tenant: str = Field(max_length=128)
+    status: str = Field(max_length=16)
+    progress: int = 0
+    attempt: int = 1
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    updated_at: datetime = Field(sa_column=_utc(nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    finished_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    error: str | None = Field(default=None, sa_type=Text)
+    worker_id: str | None = Field(default=None, max_length=200)
+    lease_expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    cancel_requested: bool = False
+    # The last assigned log seq; the next batch takes last_seq+1.. under the row's write lock.
+    last_seq: int = 0
+    item_count: int = 0
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class JobItemRow(SQLModel, table=True):
+    __tablename__ = "job_items"
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=36, ondelete="CASCADE")
+    position: int = Field(primary_key=True)
+    platform: str = Field(max_length=16)
+    code: str = Field(max_length=64)
+    status: str = Field(max_length=16)
+    error: str | None = Field(default=None, sa_type=Text)
+
+
+class LogLineRow(SQLModel, table=True):
+    """One row per log line; the primary key (job_id, seq) is the index every tail read uses."""
+
+    __tablename__ = "log_lines"
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=36, ondelete="CASCADE")
+    seq: int = Field(primary_key=True)
+    timestamp: datetime = Field(sa_column=_utc(nullable=False))
+    level: str = Field(max_length=16)
+    message: str = Field(sa_type=Text)
+
+
+class ApiKeyRow(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=36)
+    name: str = Field(max_length=200)
+    prefix: str = Field(max_length=16)
+    # sha256 of the key: keys are 32 random bytes, so a fast hash loses nothing to guessing.
+    key_hash: str = Field(max_length=64, unique=True)
+    tenant: str = Field(max_length=128)
+    scopes: str = Field(max_length=200)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+jobs = JobRow.__table__  # type: ignore[attr-defined]
+job_items = JobItemRow.__table__  # type: ignore[attr-defined]
+log_lines = LogLineRow.__table__  # type: ignore[attr-defined]
+api_keys = ApiKeyRow.__table__  # type: ignore[attr-defined]
+metadata = SQLModel.metadata
