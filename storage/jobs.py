@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.jobs import ItemStatus, JobStatus
 from domain.videos import Platform, VideoRef
+from live.events import EventPublisher, JobEvent
 from storage.coltypes import utcnow
 from storage.database import Database
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord
@@ -150,8 +151,9 @@ def _by_idempotency_key(conn: Connection, *, tenant: str, key: str) -> JobRecord
 class JobStore:
     """Reads and writes of jobs and items, scoped by tenant (``None`` means every tenant)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, publisher: EventPublisher) -> None:
         self._db = db
+        self._publisher = publisher
 
     async def get_job(self, *, job_id: str, tenant: str | None) -> JobRecord | None:
         return await self._db.read(lambda conn: select_job(conn, job_id=job_id, tenant=tenant))
@@ -165,8 +167,11 @@ class JobStore:
     async def create_job(
         self, *, tenant: str, items: Sequence[VideoRef], idempotency_key: str | None = None
     ) -> tuple[JobRecord, bool]:
-        return await self._db.write(
+        job, created = await self._db.write(
             lambda conn: insert_job(
                 conn, tenant=tenant, items=items, idempotency_key=idempotency_key
             )
         )
+        if created:
+            await self._publisher.publish(JobEvent.job_changed(job))
+        return job, created

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from live.events import EventPublisher, NullPublisher
 from storage.database import Database
 from storage.jobs import JobStore
 from storage.keys import KeyStore
@@ -11,8 +12,10 @@ from storage.logs import LogStore
 class Store:
     """``store.jobs``, ``store.logs``, ``store.keys`` over one :class:`Database`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, publisher: EventPublisher | None = None) -> None:
         self.db = db
-        self.jobs = JobStore(db)
+        # Every write method publishes its change here after the transaction commits.
+        self.publisher: EventPublisher = publisher or NullPublisher()
+        self.jobs = JobStore(db, self.publisher)
         self.logs = LogStore(db)
         self.keys = KeyStore(db)

@@ -1,0 +1,1 @@
+"""Live updates: change events published after commit, fanned out to subscribers."""
