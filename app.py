@@ -11,12 +11,15 @@ import sys
 from collections.abc import AsyncIterator, Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from schema.build import build_schema
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
+from server.metrics import Metrics, metrics_endpoint
+from server.request_context import RequestContextMiddleware
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -29,6 +32,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     settings = settings or Settings()
     schema = build_schema()
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
+    metrics = Metrics()  # per app: tests build many apps, none shares a registry
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -38,6 +42,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             if migrate:
                 await upgrade_to_head(db)
             view.store = store
+            metrics.watch_pool(db.pool_status)
             app.state.store = store
             app.state.settings = settings
             yield
@@ -50,8 +55,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         WebSocketRoute("/graphql", view),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
     ]
-    return Starlette(routes=list(routes), lifespan=lifespan)
+    paths = frozenset(route.path for route in routes if isinstance(route, Route | WebSocketRoute))
+    middleware = [Middleware(RequestContextMiddleware, metrics=metrics, routes=paths)]
+    application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
+    application.state.metrics = metrics
+    return application
 
 
 class _LazyApp:

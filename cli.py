@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 import uvicorn
 
 from domain.principal import Scope
+from server.json_logs import log_config
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -77,6 +78,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=log_config(settings),
+        # The app's middleware writes the access log, with the request id and duration.
+        access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from schema.auth import ApiKeyAuth
 from schema.errors import label_errors
+from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
 
@@ -27,5 +28,7 @@ def build_schema(**_: Any) -> JobgraphSchema:
         query=Query,
         mutation=Mutation,
         # Order matters: authentication wraps everything, so nothing runs without a key.
-        extensions=[ApiKeyAuth, ParserCache, ValidationCache],
+        # Metrics come after it: Strawberry does not unwind hooks entered before one that
+        # refuses, so refused requests are counted by the HTTP metric (status 401) instead.
+        extensions=[ApiKeyAuth, OperationMetrics, ParserCache, ValidationCache],
     )

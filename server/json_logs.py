@@ -1,0 +1,102 @@
+"""Structured logs: one JSON object a line, with the request id and GraphQL operation name.
+
+``log_config(settings)`` is the ``logging.config.dictConfig`` that ``app.py serve`` hands to
+uvicorn (every worker applies it). ``JOBGRAPH_LOG_FORMAT=json|text``; the default is JSON in
+production and readable text otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from server.request_context import current_request
+from settings import Settings
+
+# Fields a record may carry through ``extra=`` that the JSON line keeps.
+_EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "operation_type", "outcome")
+# API keys look like ``jg_`` + url-safe base64. Nothing should ever log one; this is the net
+# under that rule (a client pasting its key into a query string, an exception message, ...).
+_KEY_PATTERN = re.compile(r"jg_[A-Za-z0-9_\-]{8,}")
+_REDACTED = "jg_[REDACTED]"
+
+
+def redact(text: str) -> str:
+    return _KEY_PATTERN.sub(_REDACTED, text)
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", "request_id", "operation", ...}`` per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            "pid": os.getpid(),
+        }
+        info = current_request.get()
+        if info is not None:
+            line["request_id"] = info.request_id
+            if info.operation is not None:
+                line["operation"] = info.operation
+        for name in _EXTRA_FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                line[name] = value
+        if record.exc_info:
+            line["exception"] = redact(self.formatException(record.exc_info))
+        return orjson.dumps(line, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Readable lines for a terminal, with the request id when there is one."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)-7s %(name)s %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        info = current_request.get()
+        if info is not None:
+            suffix = f" [{info.request_id}" + (f" {info.operation}]" if info.operation else "]")
+            text += suffix
+        duration = record.__dict__.get("duration_ms")
+        if duration is not None:
+            text += f" {duration}ms"
+        return redact(text)
+
+
+def log_format(settings: Settings) -> str:
+    if settings.log_format is not None:
+        return settings.log_format
+    return "json" if settings.is_production else "text"
+
+
+def log_config(settings: Settings) -> dict[str, Any]:
+    formatter = JsonFormatter if log_format(settings) == "json" else TextFormatter
+    level = settings.log_level.upper()
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "default",
+        "stream": "ext://sys.stderr",
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
+        "handlers": {"default": handler},
+        "loggers": {
+            "jobgraph": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            # Our middleware writes the access log (with request id and duration) instead.
+            "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
+        },
+        "root": {"handlers": ["default"], "level": "WARNING"},
+    }
