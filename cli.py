@@ -12,8 +12,10 @@ import uvicorn
 from domain.principal import Scope
 from server.json_logs import log_config
 from settings import Settings
+from storage.coltypes import utcnow
 from storage.database import Database
 from storage.migrate import upgrade_to_head
+from storage.retention import parse_age
 from storage.store import Store
 
 _DEV_KEY_NAME = "development"
@@ -32,6 +34,12 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "bootstrap-key", help="create and print a development key if the database has no key"
     )
+
+    purge = commands.add_parser(
+        "purge", help="delete finished jobs (items, log lines) older than an age, in batches"
+    )
+    purge.add_argument("--older-than", required=True, help="age of finished jobs: 30d, 12h, 90m")
+    purge.add_argument("--dry-run", action="store_true", help="count, delete nothing")
 
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
@@ -55,6 +63,7 @@ def run(argv: list[str]) -> int:
         "migrate": lambda store: _migrate(store),
         "bootstrap-key": lambda store: _bootstrap_key(store, settings),
         "keys": lambda store: _keys(store, args),
+        "purge": lambda store: _purge(store, older_than=args.older_than, dry_run=args.dry_run),
     }
     return asyncio.run(_with_store(settings, handlers[args.command]))
 
@@ -111,6 +120,22 @@ async def _bootstrap_key(store: Store, settings: Settings) -> int:
         '      -d \'{"query":"{ me { name tenant scopes } }"}\'\n\n'
         f"  GraphiQL: open {url} in a browser and set the header X-API-Key.\n",
         file=sys.stderr,
+    )
+    return 0
+
+
+async def _purge(store: Store, *, older_than: str, dry_run: bool) -> int:
+    try:
+        age = parse_age(older_than)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    cutoff = utcnow() - age
+    report = await store.retention.purge(cutoff=cutoff, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    print(
+        f"{verb} {report.jobs} jobs, {report.items} items, {report.log_lines} log lines "
+        f"(finished before {cutoff.isoformat(timespec='seconds')})"
     )
     return 0
 

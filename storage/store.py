@@ -7,6 +7,7 @@ from storage.database import Database
 from storage.jobs import JobStore
 from storage.keys import KeyStore
 from storage.logs import LogStore
+from storage.retention import RetentionStore
 
 
 class Store:
@@ -19,3 +20,4 @@ class Store:
         self.jobs = JobStore(db, self.publisher)
         self.logs = LogStore(db)
         self.keys = KeyStore(db)
+        self.retention = RetentionStore(db)
