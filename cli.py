@@ -92,6 +92,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         access_log=False,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        # With --workers, the supervisor restarts a worker that does not answer its health
+        # check in time; importing the app on a busy machine can take longer than the 5 s default.
+        timeout_worker_healthcheck=30,
     )
     return 0
 
