@@ -25,7 +25,7 @@ async def test_other_processes_receive_in_order(pg_database: str) -> None:
     received: dict[str, list[int]] = {"a": [], "b": []}
     done = asyncio.Event()
 
-    def collector(name: str):  # type: ignore[no-untyped-def]
+    def collector(name: str):
         async def deliver(item: JobEvent) -> None:
             received[name].append(item.last_seq)
             if len(received["b"]) == 50:
