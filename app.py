@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from schema.build import build_schema
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
-from server.rest import job_status, process
+from server.rest import rest_routes
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -51,9 +51,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         WebSocketRoute("/graphql", view),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        # The original REST endpoint; no method lists, the handlers answer a JSON 405 themselves.
-        Route("/status/{job_id:path}", job_status),
-        Route("/process", process),
+        *rest_routes(),  # the original REST endpoint: GET /status/{jobId}, POST /process
     ]
     return Starlette(routes=list(routes), lifespan=lifespan)
 

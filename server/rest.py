@@ -20,6 +20,9 @@ from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Send
+from starlette.types import Scope as ASGIScope
 
 from domain.errors import AppError, BadUserInput
 from domain.principal import Scope
@@ -44,6 +47,29 @@ IDEMPOTENCY_HEADER = "idempotency-key"
 _INTEGER = re.compile(r"-?[0-9]{1,18}")
 
 Handler = Callable[[Request, Context], Awaitable[Response]]
+
+
+def rest_routes() -> list[Route]:
+    """The routes ``app.create_app`` mounts next to /graphql."""
+    return [
+        Route("/status/{job_id:path}", _AnyMethod(job_status)),
+        Route("/process", _AnyMethod(process)),
+    ]
+
+
+class _AnyMethod:
+    """An ASGI endpoint taking every method, so that a wrong one gets our JSON 405.
+
+    Starlette restricts a plain function endpoint to GET and answers other methods with a
+    text/plain 405; an ASGI object is given every method and decides itself.
+    """
+
+    def __init__(self, handler: Callable[[Request], Awaitable[Response]]) -> None:
+        self.handler = handler
+
+    async def __call__(self, scope: ASGIScope, receive: Receive, send: Send) -> None:
+        response = await self.handler(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 async def job_status(request: Request) -> Response:
