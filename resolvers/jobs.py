@@ -21,5 +21,6 @@ async def create_job(context: Context, *, input: CreateJobInput) -> Job:
     return Job.from_record(record, tail=context.settings.max_tail)
 
 
+# createJob's item validation, by its old name; the logic lives in job_access (shared with REST).
 def video_refs(input: CreateJobInput, *, max_items: int) -> list[VideoRef]:
     return job_access.video_refs(input.items, max_items=max_items)
