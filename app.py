@@ -20,6 +20,7 @@ from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.metrics import Metrics, metrics_endpoint
 from server.request_context import RequestContextMiddleware
+from server.rest import rest_routes
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -56,9 +57,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        *rest_routes(),  # the original REST endpoint: GET /status/{jobId}, POST /process
     ]
-    paths = frozenset(route.path for route in routes if isinstance(route, Route | WebSocketRoute))
-    middleware = [Middleware(RequestContextMiddleware, metrics=metrics, routes=paths)]
+    middleware = [Middleware(RequestContextMiddleware, metrics=metrics)]
     application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
     application.state.metrics = metrics
     return application

@@ -56,14 +56,21 @@ def note_operation(name: str) -> None:
         info.operation = name
 
 
+def route_label(scope: Scope) -> str:
+    """The matched route's template (``/status/{jobId}``), set on the scope by the router.
+
+    Unknown paths share one label so that scanners cannot grow the metric without bound.
+    """
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else "unmatched"
+
+
 class RequestContextMiddleware:
     """Pure ASGI middleware (no body buffering, so streaming responses stay streaming)."""
 
-    def __init__(self, app: ASGIApp, *, metrics: Metrics, routes: frozenset[str]) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        # Unknown paths share one label so that scanners cannot grow the metric without bound.
-        self.routes = routes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -85,7 +92,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             duration = time.perf_counter() - started
-            route = scope["path"] if scope["path"] in self.routes else "unmatched"
+            route = route_label(scope)
             if scope["type"] == "http":
                 self.metrics.observe_http(
                     method=scope["method"], route=route, status=status, seconds=duration

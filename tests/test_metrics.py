@@ -105,3 +105,16 @@ async def test_openmetrics_on_request(http: httpx.AsyncClient) -> None:
     response = await http.get("/metrics", headers={"accept": "application/openmetrics-text"})
     assert response.headers["content-type"].startswith("application/openmetrics-text")
     assert response.text.rstrip().endswith("# EOF")
+
+
+async def test_routes_are_labelled_by_template(http: httpx.AsyncClient, app_store: Store) -> None:
+    key = await make_key(app_store)
+    for job_id in ("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002"):
+        await http.get(f"/status/{job_id}", headers={"X-API-Key": key})
+    text = (await http.get("/metrics")).text
+    counts = {
+        dict(labels)["route"]: number
+        for (name, labels), number in samples(text).items()
+        if name == "jobgraph_http_request_seconds_count" and dict(labels)["method"] == "GET"
+    }
+    assert counts["/status/{job_id:path}"] == 2  # one series, not one per job id
