@@ -13,6 +13,7 @@ from schema.auth import ApiKeyAuth
 from schema.errors import label_errors
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 
 class JobgraphSchema(strawberry.Schema):
@@ -26,6 +27,7 @@ def build_schema(**_: Any) -> JobgraphSchema:
     return JobgraphSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # Order matters: authentication wraps everything, so nothing runs without a key.
         extensions=[ApiKeyAuth, ParserCache, ValidationCache],
     )
