@@ -73,6 +73,10 @@ class Subscription:
         self._queue.append(event)
         self._ready.set()
 
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
     def pending(self) -> list[JobEvent]:
         """The events already queued, taken without waiting (lets a reader coalesce).
 

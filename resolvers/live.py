@@ -12,7 +12,9 @@ message on graphql-transport-ws, not a ``next``).
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
+from datetime import datetime
 
 from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavailable
 from domain.jobs import JobStatus
@@ -27,6 +29,8 @@ from storage.follow import JobWithLines
 
 # Lines read per query while catching up; bounds memory per follower, not what it receives.
 CATCH_UP_PAGE = 500
+# How many jobs' last sent state a jobEvents stream remembers to skip repeats.
+_DEDUPE_JOBS = 1024
 
 
 def _broker(context: Context) -> Broker:
@@ -153,6 +157,8 @@ async def job_events(
     subscription = _broker(context).subscribe(tenant=tenant)
 
     async def stream() -> AsyncGenerator[Job, None]:
+        # A late reader re-reads a newer state for an older event; send each state once.
+        sent: OrderedDict[str, datetime] = OrderedDict()
         try:
             async for event in subscription:
                 if event.kind is not EventKind.JOB:
@@ -162,6 +168,12 @@ async def job_events(
                 job = await context.store.follow.job(job_id=event.job_id, tenant=tenant)
                 if job is None or (wanted is not None and job.status not in wanted):
                     continue
+                if sent.get(job.id) == job.updated_at:
+                    continue
+                sent[job.id] = job.updated_at
+                sent.move_to_end(job.id)
+                if len(sent) > _DEDUPE_JOBS:
+                    sent.popitem(last=False)
                 _fresh_loaders(context)
                 yield Job.from_record(job, tail=limit)
         except SubscriberOverflow:
