@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -178,6 +179,8 @@ async def test_job_events_by_tenant_and_status(sub: Subscriber, live_store: Stor
         got = await mine_next
     assert got.data["jobEvents"] == {"id": ours.id, "status": "COMPLETED"}
     everything_next.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await everything_next
     await mine.aclose()
     await everything.aclose()
 
