@@ -19,6 +19,7 @@ from live.memory import MemoryBroker
 from schema.build import build_schema
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
+from server.rest import rest_routes
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         WebSocketRoute("/graphql", view),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *rest_routes(),  # the original REST endpoint: GET /status/{jobId}, POST /process
     ]
     return Starlette(routes=list(routes), lifespan=lifespan)
 
