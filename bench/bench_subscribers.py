@@ -85,10 +85,14 @@ async def run(
     subscribers: int = 1000,
     lines_per_second: int = 1000,
     seconds: float = 10.0,
-    batch: int = 50,
+    batch: int | None = None,
     server_pid: int | None = None,
 ) -> dict[str, float]:
-    """Run once; returns latency percentiles (ms), delivery counts and peak server RSS (MB)."""
+    """Run once; returns latency percentiles (ms), delivery counts and peak server RSS (MB).
+
+    Lines go in ``batch``-line appendLogs calls (default: ten calls a second).
+    """
+    batch = batch or max(1, lines_per_second // 10)
     ws_url = url.replace("http", "ws", 1).rstrip("/") + "/graphql"
     headers = {"X-API-Key": key}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as http:

@@ -125,14 +125,20 @@ async def job_logs(
                         yield LogLine.from_record(line)
                         last = line.seq
                 job = batch.job
+                seen: tuple[int, str] | None = None
                 if job.last_seq <= last:
                     if job.status.is_terminal:
                         return  # terminal and every line delivered
-                    await _next(subscription)
+                    events = await _next(subscription)
+                    # What woke us, as followers woken by the same events all see it.
+                    seen = (
+                        max(event.last_seq for event in events),
+                        ",".join(sorted({event.status for event in events})),
+                    )
                 else:
                     subscription.pending()  # the read below covers them (raises on overflow)
                 batch = await follow.after(
-                    job_id=job_id, tenant=tenant, after=last, limit=CATCH_UP_PAGE
+                    job_id=job_id, tenant=tenant, after=last, limit=CATCH_UP_PAGE, seen=seen
                 )
         except SubscriberOverflow:
             raise SubscriptionOverflow(

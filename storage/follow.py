@@ -20,6 +20,8 @@ from storage.records import JobRecord, LogLineRecord
 from storage.tables import log_lines
 
 V = TypeVar("V")
+# Reads kept for followers woken by the same event (insertion order: oldest dropped first).
+_RECENT_READS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,7 @@ class FollowReads:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._shared = SharedReads()
+        self._recent: dict[object, JobWithLines] = {}
 
     async def job(self, *, job_id: str, tenant: str | None) -> JobRecord | None:
         return await self._shared.run(
@@ -95,8 +98,21 @@ class FollowReads:
         return await self._db.read(work)
 
     async def after(
-        self, *, job_id: str, tenant: str | None, after: int, limit: int
+        self,
+        *,
+        job_id: str,
+        tenant: str | None,
+        after: int,
+        limit: int,
+        seen: tuple[int, str] | None = None,
     ) -> JobWithLines:
+        """The job and up to ``limit`` lines after ``after``.
+
+        ``seen`` is the (last_seq, status) of the newest event the caller woke up for. Every
+        follower woken by the same event asks with the same ``seen``; a read made after that
+        event committed answers all of them, so it is cached under it (one read, N followers).
+        """
+
         def work(conn: Connection) -> JobWithLines:
             job = select_job(conn, job_id=job_id, tenant=tenant)
             if job is None:
@@ -105,6 +121,12 @@ class FollowReads:
                 return JobWithLines(job, [])
             return JobWithLines(job, lines_after(conn, job_id=job_id, after=after, limit=limit))
 
-        return await self._shared.run(
-            ("after", job_id, tenant, after, limit), lambda: self._db.read(work)
-        )
+        key = ("after", job_id, tenant, after, limit, seen)
+        if seen is not None and (cached := self._recent.get(key)) is not None:
+            return cached
+        result = await self._shared.run(key, lambda: self._db.read(work))
+        if seen is not None:
+            self._recent[key] = result
+            if len(self._recent) > _RECENT_READS:
+                del self._recent[next(iter(self._recent))]
+        return result
