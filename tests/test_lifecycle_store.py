@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -94,7 +95,7 @@ async def test_full_run_progress_and_completion(store: Store) -> None:
 async def test_only_the_lease_holder_writes(store: Store, action: str) -> None:
     job = await claimed(store)
     lc = store.lifecycle
-    calls = {
+    calls: dict[str, Callable[[str], Awaitable[object]]] = {
         "complete": lambda w: lc.complete(tenant=None, job_id=job.id, worker_id=w),
         "fail": lambda w: lc.fail(tenant=None, job_id=job.id, worker_id=w, error="e"),
         "heartbeat": lambda w: lc.heartbeat(tenant=None, job_id=job.id, worker_id=w, progress=5),
@@ -164,7 +165,7 @@ async def test_cancel_pending_and_running(store: Store) -> None:
         await lc.append_logs(tenant=None, job_id=job.id, worker_id=W, lines=[(utcnow(), "I", "x")])
     with pytest.raises(Conflict, match="CANCELLED"):
         await lc.complete(tenant=None, job_id=job.id, worker_id=W)
-    with pytest.raises(Conflict, match="another worker|CANCELLED"):
+    with pytest.raises(Conflict, match=r"another worker|CANCELLED"):
         await lc.heartbeat(tenant=None, job_id=job.id, worker_id="other", progress=None)
     assert await items_of(store, job.id) == [ItemStatus.COMPLETED, ItemStatus.SKIPPED]
     with pytest.raises(Conflict, match="cannot cancel a job that is CANCELLED"):
