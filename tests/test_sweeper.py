@@ -26,11 +26,12 @@ async def test_sweeper_requeues_a_silent_workers_job(settings: Settings) -> None
         await store.lifecycle.claim_next(tenant=None, worker_id="gone", lease_seconds=1)
         # Move the store's clock past the lease instead of sleeping through it.
         store.lifecycle.clock = lambda: utcnow() + timedelta(seconds=5)
+        fresh = None
         for _ in range(100):
             fresh = await store.jobs.get_job(job_id=job.id, tenant=None)
             assert fresh is not None
             if fresh.status is JobStatus.PENDING:
                 break
             await asyncio.sleep(0.05)
-        assert fresh.status is JobStatus.PENDING and fresh.attempt == 2
+        assert fresh is not None and fresh.status is JobStatus.PENDING and fresh.attempt == 2
     assert sweeper_tasks() == []
