@@ -217,6 +217,8 @@ class LifecycleStore:
         """Requeue or fail every RUNNING job whose lease has ended; returns the changed jobs."""
         now = self.clock()
         max_attempts = self._db.settings.max_attempts
+        if not await self._db.read(lambda conn: tx.any_expired(conn, now=now)):
+            return []
         changed = await self._db.write(
             lambda conn: tx.expire_leases(conn, now=now, max_attempts=max_attempts, limit=limit)
         )

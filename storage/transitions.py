@@ -155,6 +155,16 @@ def holding_lease(
     return job
 
 
+def any_expired(conn: Connection, *, now: datetime) -> bool:
+    """A cheap read first, so an idle sweeper tick takes no write lock (SQLite has one)."""
+    query = (
+        select(jobs.c.id)
+        .where(jobs.c.status == JobStatus.RUNNING.value, jobs.c.lease_expires_at < now)
+        .limit(1)
+    )
+    return conn.execute(query).first() is not None
+
+
 def expire_leases(
     conn: Connection, *, now: datetime, max_attempts: int, limit: int
 ) -> list[JobRecord]:
