@@ -20,6 +20,7 @@ from schema.build import build_schema
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.rest import rest_routes
+from server.sweeper import LeaseSweeper
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         # The store publishes each committed change to the broker; subscriptions follow it.
         broker = MemoryBroker(max_queue=settings.live_queue_size)
         store = Store(db, publisher=broker)
+        sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
         try:
             if migrate:
                 await upgrade_to_head(db)
@@ -46,9 +48,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             app.state.store = store
             app.state.settings = settings
             app.state.broker = broker
+            sweeper.start()
             # Lifespan state: server.graceful finds the broker here to end subscriptions first.
             yield {"broker": broker}
         finally:
+            await sweeper.stop()
             # Open subscriptions end as completed streams before the database goes away.
             await broker.close(grace=settings.live_shutdown_grace_seconds)
             await db.dispose()

@@ -7,6 +7,7 @@ from storage.database import Database
 from storage.follow import FollowReads
 from storage.jobs import JobStore
 from storage.keys import KeyStore
+from storage.lifecycle import LifecycleStore
 from storage.logs import LogStore
 
 
@@ -21,3 +22,4 @@ class Store:
         self.logs = LogStore(db)
         self.keys = KeyStore(db)
         self.follow = FollowReads(db)
+        self.lifecycle = LifecycleStore(db, self.publisher)
