@@ -1,6 +1,7 @@
 """Test-only writes that publish like the store's worker mutations will (appendLogs, status).
 
-They stand in for the worker mutations until those land; swap them for the real calls then.
+Schema-level tests use them to write without a worker lease; the end-to-end tests use the
+real worker mutations (claimJob, appendLogs, completeJob) over HTTP.
 """
 
 from __future__ import annotations

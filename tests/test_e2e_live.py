@@ -8,6 +8,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -184,3 +185,68 @@ async def test_shutdown_completes_open_subscriptions(database_url: str, tmp_path
             assert closed.value.rcvd is not None  # a close frame, not a dropped socket
         server.process.wait(timeout=15)  # uvicorn re-raises SIGTERM once it has shut down
     assert "timeout graceful shutdown exceeded" not in server.logs()
+
+
+APPEND = """mutation($j: ID!, $lines: [LogLineInput!]!) {
+  appendLogs(jobId: $j, workerId: "w1", lines: $lines) }"""
+
+
+async def test_follow_real_appends_then_resume_after_disconnect(
+    database_url: str, tmp_path: Path
+) -> None:
+    async with seeded(database_url) as store:
+        key = await make_key(store, tenant="acme", scopes="read,submit,work")
+    with live_server(database_url, tmp_path) as server:
+        headers = {"X-API-Key": key}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=20) as http:
+
+            async def gql(query: str, variables: dict[str, object] | None = None) -> Any:
+                body = (
+                    await http.post("/graphql", json={"query": query, "variables": variables or {}})
+                ).json()
+                assert "errors" not in body, body
+                return body["data"]
+
+            job_id = (await gql(CREATE))["createJob"]["id"]
+            claim = 'mutation { claimJob(workerId: "w1") { id } }'
+            assert (await gql(claim))["claimJob"]["id"] == job_id
+
+            async def append(first: int, count: int) -> None:
+                lines = [{"message": f"line {n}"} for n in range(first, first + count)]
+                await gql(APPEND, {"j": job_id, "lines": lines})
+
+            await append(1, 30)
+
+            async def worker() -> None:
+                for batch in range(20):  # lines 31..130 while the subscriber follows
+                    await append(31 + batch * 5, 5)
+                    await asyncio.sleep(0.01)
+
+            # Tail then follow over graphql-transport-ws while the worker appends.
+            async with ws_connect(server.ws_url, TRANSPORT_WS) as ws:
+                client = WsClient(ws, TRANSPORT_WS)
+                await client.init({"X-API-Key": key})
+                op = await client.start(LOGS, {"id": job_id, "tail": 10})
+                appender = asyncio.create_task(worker())
+                received: list[int] = []
+                async with asyncio.timeout(30):
+                    async for message in client.messages(op):
+                        received.append(message["payload"]["data"]["jobLogs"]["seq"])
+                        if received[-1] == 80:
+                            break  # disconnect mid-stream
+            assert received == list(range(21, 81))
+
+            # Resume on the legacy protocol with `after`; the job completes meanwhile.
+            async with ws_connect(server.ws_url, LEGACY_WS) as ws:
+                client = WsClient(ws, LEGACY_WS)
+                await client.init({"apiKey": key})
+                op = await client.start(LOGS, {"id": job_id, "after": received[-1]})
+                await appender
+                complete = 'mutation($j: ID!) { completeJob(jobId: $j, workerId: "w1") { id } }'
+                await gql(complete, {"j": job_id})
+                async with asyncio.timeout(30):
+                    rest = [m async for m in client.messages(op)]
+            assert rest[-1]["type"] == "complete"
+            resumed = [m["payload"]["data"]["jobLogs"] for m in rest[:-1]]
+            assert received + [line["seq"] for line in resumed] == list(range(21, 131))
+            assert [line["message"] for line in resumed] == [f"line {n}" for n in range(81, 131)]
