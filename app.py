@@ -9,18 +9,21 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from live.memory import MemoryBroker
 from schema.build import build_schema
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.metrics import Metrics, metrics_endpoint
 from server.request_context import RequestContextMiddleware
 from server.rest import rest_routes
+from server.sweeper import LeaseSweeper
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -36,9 +39,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     metrics = Metrics()  # per app: tests build many apps, none shares a registry
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
-        store = Store(db)
+        # The store publishes each committed change to the broker; subscriptions follow it.
+        broker = MemoryBroker(max_queue=settings.live_queue_size)
+        store = Store(db, publisher=broker)
+        sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
         try:
             if migrate:
                 await upgrade_to_head(db)
@@ -46,8 +52,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             metrics.watch_pool(db.pool_status)
             app.state.store = store
             app.state.settings = settings
-            yield
+            app.state.broker = broker
+            sweeper.start()
+            # Lifespan state: server.graceful finds the broker here to end subscriptions first.
+            yield {"broker": broker}
         finally:
+            await sweeper.stop()
+            # Open subscriptions end as completed streams before the database goes away.
+            await broker.close(grace=settings.live_shutdown_grace_seconds)
             await db.dispose()
 
     routes: Sequence[BaseRoute] = [

@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvicorn
 
 from domain.principal import Scope
+from server.graceful import GracefulServer
 from server.json_logs import log_config
 from settings import Settings
 from storage.coltypes import utcnow
@@ -81,21 +83,26 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
     asyncio.run(_with_store(settings, _migrate_quietly))
-    uvicorn.run(
-        "app:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        log_config=log_config(settings),
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level,
+        "log_config": log_config(settings),
         # The app's middleware writes the access log, with the request id and duration.
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        "access_log": False,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 10,
         # With --workers, the supervisor restarts a worker that does not answer its health
         # check in time; importing the app on a busy machine can take longer than the 5 s default.
-        timeout_worker_healthcheck=30,
-    )
+        "timeout_worker_healthcheck": 30,
+    }
+    if workers > 1:
+        # uvicorn's supervisor builds its own servers: subscriptions end in the lifespan.
+        uvicorn.run("app:app", **options)
+    else:
+        config = uvicorn.Config("app:app", **options)
+        GracefulServer(config, grace=settings.live_shutdown_grace_seconds).run()
     return 0
 
 

@@ -44,6 +44,11 @@ class Settings(BaseSettings):
     max_lease_seconds: int = Field(default=3600, ge=1)
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
 
+    # Live updates: events a subscriber may lag behind before it is dropped (told where to
+    # resume), and how long shutdown waits for open subscriptions to complete.
+    live_queue_size: int = Field(default=1000, ge=1)
+    live_shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)

@@ -14,6 +14,7 @@ from schema.errors import label_errors
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.subscription import Subscription
 
 
 class JobgraphSchema(strawberry.Schema):
@@ -27,6 +28,7 @@ def build_schema(**_: Any) -> JobgraphSchema:
     return JobgraphSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         # Order matters: authentication wraps everything, so nothing runs without a key.
         # Metrics come after it: Strawberry does not unwind hooks entered before one that
         # refuses, so refused requests are counted by the HTTP metric (status 401) instead.

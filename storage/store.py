@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from live.events import EventPublisher, NullPublisher
 from storage.database import Database
+from storage.follow import FollowReads
 from storage.jobs import JobStore
 from storage.keys import KeyStore
+from storage.lifecycle import LifecycleStore
 from storage.logs import LogStore
 from storage.retention import RetentionStore
 
@@ -20,4 +22,6 @@ class Store:
         self.jobs = JobStore(db, self.publisher)
         self.logs = LogStore(db)
         self.keys = KeyStore(db)
+        self.follow = FollowReads(db)
+        self.lifecycle = LifecycleStore(db, self.publisher)
         self.retention = RetentionStore(db)
