@@ -16,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
-from live.memory import MemoryBroker
+from live.pg_broker import PgBroker, new_broker
 from schema.build import build_schema
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
@@ -42,12 +42,15 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
         # The store publishes each committed change to the broker; subscriptions follow it.
-        broker = MemoryBroker(max_queue=settings.live_queue_size)
+        # In-process on SQLite; on PostgreSQL, LISTEN/NOTIFY reaches the other processes too.
+        broker = new_broker(settings)
         store = Store(db, publisher=broker)
         sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
         try:
             if migrate:
                 await upgrade_to_head(db)
+            if isinstance(broker, PgBroker):
+                await broker.start(store)
             view.store = store
             metrics.watch_pool(db.pool_status)
             app.state.store = store

@@ -37,6 +37,11 @@ class MemoryBroker:
     def subscriber_count(self) -> int:
         return len(self._live)
 
+    @property
+    def watched_job_ids(self) -> frozenset[str]:
+        """Jobs with a subscriber here (a cross-process broker re-announces them on resync)."""
+        return frozenset(self._by_job)
+
     async def publish(self, event: JobEvent) -> None:
         self.deliver(event)
 
