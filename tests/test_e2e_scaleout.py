@@ -253,6 +253,9 @@ async def test_sigterm_closes_subscriptions_and_finishes_requests(pair: Pair) ->
         op = await subscriber.start(UPDATED, {"id": job.id})
         first = await recv_json(ws)
         assert first["id"] == op and first["payload"]["data"]["jobUpdated"]["status"] == "PENDING"
+        async with httpx.AsyncClient() as client:
+            gauge = (await client.get(f"{server.url}/metrics")).text
+        assert "\njobgraph_active_subscriptions 1.0\n" in gauge
         upload = socket.create_connection(("127.0.0.1", server.port), timeout=15)
         upload.sendall(head + body[:5])  # a request in flight: its body is still coming
         await asyncio.sleep(0.3)
