@@ -15,6 +15,9 @@ from strawberry.types import ExecutionResult
 from domain.errors import AppError
 from server.negotiation import GRAPHQL_RESPONSE_JSON
 
+# Refusals about the caller or the service, not the document: the same status for any media type.
+_HTTP_LEVEL = frozenset({401, 429, 503})
+
 
 def is_request_error(result: ExecutionResult) -> bool:
     return (
@@ -30,10 +33,8 @@ def status_for(result: ExecutionResult, media_type: str) -> int | None:
         return None
     for error in result.errors or []:
         original = error.original_error
-        if isinstance(original, AppError) and 400 <= original.http_status < 500:
+        if isinstance(original, AppError) and original.http_status in _HTTP_LEVEL:
             return original.http_status
-        if isinstance(original, AppError) and original.http_status == 503:
-            return 503
     codes = {(error.extensions or {}).get("code") for error in result.errors or []}
     if media_type == GRAPHQL_RESPONSE_JSON and "INTERNAL_SERVER_ERROR" not in codes:
         return 400

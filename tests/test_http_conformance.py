@@ -61,7 +61,9 @@ async def test_application_json_is_still_served(client: Client) -> None:
         ({"query": "query($id: ID!) { job(id: $id) { id } }"}, "a required variable is missing"),
     ],
 )
-async def test_request_errors_are_400_without_data(client: Client, body: dict, what: str) -> None:
+async def test_request_errors_are_400_without_data(
+    client: Client, body: dict[str, object], what: str
+) -> None:
     response = await client.post(body, accept=GQL_RESPONSE)
     body_out = assert_json_error(response, 400, "BAD_USER_INPUT", GQL_RESPONSE)
     assert "data" not in body_out, what
