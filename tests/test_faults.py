@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import exc, func, select
 from sqlalchemy.engine import make_url
@@ -20,9 +21,9 @@ from sqlalchemy.engine import make_url
 from storage.logs import append_lines
 from storage.store import Store
 from storage.tables import jobs, log_lines
-from tests.factories import make_job
+from tests.factories import make_job, make_key
 from tests.http_client import app_client
-from tests.live import ROOT
+from tests.live import ROOT, live_server
 from tests.pg_proxy import TcpProxy
 
 ME = {"query": "{ me { name } }"}
@@ -180,3 +181,62 @@ def test_unavailable_message_leaks_nothing() -> None:
     error = _unavailable(OSError("connect to 10.0.0.1:5432 password=secret failed"))
     assert error.code == "UNAVAILABLE"
     assert "secret" not in error.message and "10.0.0.1" not in error.message
+
+
+CLAIM = "mutation($w: String!) { claimJob(workerId: $w, leaseSeconds: 600) { id } }"
+APPEND = (
+    "mutation($j: ID!, $w: String!, $l: [LogLineInput!]!) "
+    "{ appendLogs(jobId: $j, workerId: $w, lines: $l) }"
+)
+
+
+@pytest.mark.e2e
+async def test_server_sigkilled_during_append_logs_loses_no_acknowledged_line(
+    store: Store, database_url: str, tmp_path: Path
+) -> None:
+    key = await make_key(store, scopes="read,submit,work")
+    job = await make_job(store)
+    env = {"JOBGRAPH_RATE_LIMIT_PER_SECOND": "0"}
+    acknowledged: list[tuple[int, str]] = []
+    with live_server(database_url, tmp_path, env=env) as server:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"X-API-Key": key}, timeout=10
+        ) as http:
+            claim = await http.post("/graphql", json={"query": CLAIM, "variables": {"w": "w"}})
+            assert claim.json()["data"]["claimJob"]["id"] == job.id
+
+            async def appender(name: str) -> None:
+                for batch in range(10_000):
+                    lines = [{"message": f"{name}-{batch}-{i}"} for i in range(5)]
+                    variables = {"j": job.id, "w": "w", "l": lines}
+                    try:
+                        response = await http.post(
+                            "/graphql", json={"query": APPEND, "variables": variables}
+                        )
+                    except httpx.HTTPError:
+                        return  # the server is gone: this batch was never acknowledged
+                    acknowledged.append((response.json()["data"]["appendLogs"], f"{name}-{batch}"))
+
+            tasks = [asyncio.create_task(appender(f"a{n}")) for n in range(3)]
+            while len(acknowledged) < 30:
+                await asyncio.sleep(0.02)
+            server.process.send_signal(signal.SIGKILL)
+            await asyncio.gather(*tasks)
+
+    def stored(conn: object) -> tuple[int, list[tuple[int, str]]]:
+        last_seq = conn.execute(select(jobs.c.last_seq).where(jobs.c.id == job.id)).scalar_one()  # type: ignore[attr-defined]
+        rows = conn.execute(  # type: ignore[attr-defined]
+            select(log_lines.c.seq, log_lines.c.message)
+            .where(log_lines.c.job_id == job.id)
+            .order_by(log_lines.c.seq)
+        ).all()
+        return int(last_seq), [(int(seq), message) for seq, message in rows]
+
+    last_seq, rows = await store.db.read(stored)
+    assert [seq for seq, _ in rows] == list(range(1, len(rows) + 1)), "seq gap or duplicate"
+    assert last_seq == len(rows)
+    by_seq = dict(rows)
+    for batch_last, batch in acknowledged:
+        assert [by_seq.get(seq) for seq in range(batch_last - 4, batch_last + 1)] == [
+            f"{batch}-{index}" for index in range(5)
+        ]
