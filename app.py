@@ -31,7 +31,7 @@ log = logging.getLogger("jobgraph")
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings()
-    schema = build_schema()
+    schema = build_schema(settings)
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
 
     @contextlib.asynccontextmanager

@@ -80,6 +80,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "log_level": settings.log_level,
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
+        # A WebSocket frame larger than this closes the connection (1009) before it is parsed.
+        "ws_max_size": settings.max_ws_message_bytes,
     }
     if workers > 1:
         # uvicorn's supervisor builds its own servers: subscriptions end in the lifespan.

@@ -53,6 +53,18 @@ class Settings(BaseSettings):
 
     cors_origins: list[str] = Field(default_factory=list)
 
+    # Hardening: bounds on what one request may ask for (README "Limits and security").
+    max_query_depth: int = Field(default=12, ge=1)
+    max_aliases: int = Field(default=30, ge=0)
+    max_tokens: int = Field(default=8000, ge=100)
+    max_list_length: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # Per API key, per process; 0 turns rate limiting off.
+    rate_limit_per_second: float = Field(default=100.0, ge=0)
+    rate_limit_burst: int = Field(default=500, ge=1)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
