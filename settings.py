@@ -62,8 +62,8 @@ class Settings(BaseSettings):
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
     # Per API key, per process; 0 turns rate limiting off.
-    rate_limit_per_second: float = Field(default=100.0, ge=0)
-    rate_limit_burst: int = Field(default=500, ge=1)
+    rate_limit_per_second: float = Field(default=1000.0, ge=0)
+    rate_limit_burst: int = Field(default=2000, ge=1)
 
     @field_validator("database_url")
     @classmethod
