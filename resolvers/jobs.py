@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from domain.errors import BadUserInput, NotFound
 from domain.principal import Scope
 from domain.videos import VideoRef, parse_video
@@ -13,14 +15,25 @@ from schema.types import Job
 _MAX_IDEMPOTENCY_KEY = 200
 
 
-async def job(context: Context, *, id: str, tail: int | None) -> Job:
+async def job(
+    context: Context, *, id: str, tail: int | None, selected: Collection[str] = ()
+) -> Job:
+    """``selected``: the Job fields the query asks for; items and logTail are then read with
+    the job in one transaction (resolvers.lookahead)."""
     principal = context.require(Scope.READ)
     limit = resolve_tail(tail, cap=context.settings.max_tail)
     job_id = parse_job_id(id)
-    record = await context.store.jobs.get_job(job_id=job_id, tenant=principal.tenant_filter)
-    if record is None:
+    snapshot = await context.store.jobs.get_job_snapshot(
+        job_id=job_id,
+        tenant=principal.tenant_filter,
+        items="items" in selected,
+        tail=limit if "logTail" in selected else None,
+    )
+    if snapshot is None:
         raise NotFound(f"no job with id {job_id}")
-    return Job.from_record(record, tail=limit)
+    return Job.from_record(
+        snapshot.job, tail=limit, items=snapshot.items, tail_messages=snapshot.tail
+    )
 
 
 async def create_job(context: Context, *, input: CreateJobInput) -> Job:

@@ -5,25 +5,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from storage.coltypes import utcnow
+from storage.compiled import Query
 from storage.database import Database
 from storage.records import LogLineRecord
 from storage.tables import jobs, log_lines
+
+_TAIL_MESSAGES = Query(
+    select(log_lines.c.message)
+    .where(log_lines.c.job_id == bindparam("job_id"))
+    .order_by(log_lines.c.seq.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def tail_messages(conn: Connection, *, job_id: str, limit: int) -> list[str]:
     """The last ``limit`` messages, oldest first: an index range scan from the end, O(limit)."""
     if limit <= 0:
         return []
-    query = (
-        select(log_lines.c.message)
-        .where(log_lines.c.job_id == job_id)
-        .order_by(log_lines.c.seq.desc())
-        .limit(limit)
-    )
-    messages = list(conn.execute(query).scalars())
+    messages = [row[0] for row in _TAIL_MESSAGES.rows(conn, {"job_id": job_id, "limit": limit})]
     messages.reverse()
     return messages
 

@@ -69,3 +69,12 @@ class ApiKeyRecord:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """A job with its items and log tail, read in one transaction; None where not asked for."""
+
+    job: JobRecord
+    items: list[ItemRecord] | None
+    tail: list[str] | None
