@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import sqlite
 
-from storage.coltypes import utcnow
+from storage.coltypes import sqlite_text, utcnow
 from storage.compiled import Query
 from storage.database import Database
 from storage.records import LogLineRecord
@@ -64,6 +65,19 @@ class LogStore:
         return await self._db.read(lambda conn: tail_lines(conn, job_id=job_id, limit=limit))
 
 
+_INSERT_LINE_SQL = str(
+    insert(log_lines)
+    .values(
+        job_id=bindparam("job_id"),
+        seq=bindparam("seq"),
+        timestamp=bindparam("timestamp"),
+        level=bindparam("level"),
+        message=bindparam("message"),
+    )
+    .compile(dialect=sqlite.dialect())
+)
+
+
 def append_lines(
     conn: Connection, *, job_id: str, lines: Sequence[tuple[datetime, str, str]]
 ) -> int | None:
@@ -84,7 +98,19 @@ def append_lines(
     if last_seq is None:
         return None
     first_seq = last_seq - count + 1
-    if count:
+    if count and conn.dialect.name == "sqlite":
+        # SQLAlchemy's executemany builds a parameter dict per row; the sqlite3 cursor takes
+        # tuples: ~3x the lines/s for a 500-line batch (README, Performance).
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.executemany(
+            _INSERT_LINE_SQL,
+            [
+                (job_id, first_seq + offset, sqlite_text(ts), level, message)
+                for offset, (ts, level, message) in enumerate(lines)
+            ],
+        )
+    elif count:
         conn.execute(
             insert(log_lines),
             [
