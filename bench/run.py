@@ -42,11 +42,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-wrk", action="store_true", help="use the asyncio load generator")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument("--serve-args", default="", help="extra arguments for `app.py serve`")
     parser.add_argument(
-        "--serve-args", default="", help="extra arguments for `app.py serve`, e.g. '--access-log'"
-    )
-    parser.add_argument(
-        "--floor-access-log", action="store_true", help="let the floor write access logs too"
+        "--access-log",
+        action="store_true",
+        help="both servers write uvicorn access logs (default: neither does)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     return parser
@@ -72,8 +72,12 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
         f"load: {load.name}, {args.connections} connections, {args.rounds} rounds x "
         f"{args.seconds:g} s, warm-up {args.warmup:g} s"
     )
-    floor = start_floor(workdir / "bench.db", workdir, access_log=args.floor_access_log)
-    jobgraph = start_jobgraph(data.database_url, workdir, shlex.split(args.serve_args))
+    # Like for like: access logs on for both or (default) off for both.
+    serve_args = ["--access-log" if args.access_log else "--no-access-log"]
+    serve_args += shlex.split(args.serve_args)
+    print(f"access logs: {'on' if args.access_log else 'off'} for both servers")
+    floor = start_floor(workdir / "bench.db", workdir, access_log=args.access_log)
+    jobgraph = start_jobgraph(data.database_url, workdir, serve_args)
     servers = (floor, jobgraph)
     try:
         probe = job_body(data.small_job_ids[0])
