@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from datetime import datetime
 
@@ -46,3 +47,35 @@ def store_level_lines_per_second(
     database_url: str, job_id: str, *, batch: int = 500, seconds: float = 5
 ) -> float:
     return asyncio.run(_store_level(database_url, job_id, batch, seconds))
+
+
+def raw_sqlite_lines_per_second(
+    db_path: str, job_id: str, *, batch: int = 500, seconds: float = 5
+) -> float:
+    """The ingest floor: the same reservation + insert on bare sqlite3, no jobgraph code."""
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    written = 0
+    started = time.perf_counter()
+    try:
+        while time.perf_counter() - started < seconds:
+            now = utcnow().isoformat(timespec="microseconds")
+            conn.execute("BEGIN IMMEDIATE")
+            (last,) = conn.execute(
+                "UPDATE jobs SET last_seq = last_seq + ? WHERE id = ? RETURNING last_seq",
+                (batch, job_id),
+            ).fetchone()
+            conn.executemany(
+                "INSERT INTO log_lines (job_id, seq, timestamp, level, message) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [
+                    (job_id, last - batch + 1 + i, now, "INFO", f"[extract] bench line {i}")
+                    for i in range(batch)
+                ],
+            )
+            conn.execute("COMMIT")
+            written += batch
+        return written / (time.perf_counter() - started)
+    finally:
+        conn.close()

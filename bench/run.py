@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 
 from bench.dataset import Dataset, build_sync
-from bench.ingest import store_level_lines_per_second
+from bench.ingest import raw_sqlite_lines_per_second, store_level_lines_per_second
 from bench.load import LoadGenerator
 from bench.queries import SchemaShape, append_logs_body, body, job_body, jobs_query
 from bench.report import Series, Target, print_series, print_targets, ratio_range
@@ -154,6 +154,12 @@ def _measure(
     ingest_store = store_level_lines_per_second(
         data.database_url, data.small_job_ids[-1], batch=_BATCH, seconds=args.ingest_seconds
     )
+    ingest_raw = raw_sqlite_lines_per_second(
+        data.database_url.split("///", 1)[1],
+        data.small_job_ids[-2],
+        batch=_BATCH,
+        seconds=args.ingest_seconds,
+    )
     ingest_graphql, ingest_note = _graphql_ingest(args, data, load, jobgraph, shape)
     rss = {server.name: server.peak_rss_mb() for server in (floor, jobgraph)}
 
@@ -162,6 +168,10 @@ def _measure(
     print(
         "\nsingle connection p50: "
         + ", ".join(f"{name} {result.p50_ms:.2f} ms" for name, result in singles.items())
+    )
+    print(
+        f"ingest, 500-line batches: raw sqlite3 floor {ingest_raw:,.0f} lines/s, "
+        f"store level {ingest_store:,.0f} lines/s ({ingest_store / ingest_raw:.2f} of the floor)"
     )
     print("peak RSS (VmHWM): " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
     targets = _targets(series, ingest_store, ingest_graphql, jobs_note, ingest_note)
