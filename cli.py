@@ -28,6 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one log line per request (default: JOBGRAPH_ACCESS_LOG, true)",
+    )
 
     commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
     commands.add_parser(
@@ -78,6 +84,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "port": port,
         "workers": workers,
         "log_level": settings.log_level,
+        "access_log": settings.access_log if args.access_log is None else args.access_log,
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
         # A WebSocket frame larger than this closes the connection (1009) before it is parsed.

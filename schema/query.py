@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import jobs as job_resolvers
+from resolvers.lookahead import selected_names
 from schema.types import ApiKeyInfo, Info, Job
 
 
@@ -12,7 +13,8 @@ from schema.types import ApiKeyInfo, Info, Job
 class Query:
     @strawberry.field(description="A job by id, with the last `tail` log lines in logTail.")
     async def job(self, info: Info, id: strawberry.ID, tail: int | None = None) -> Job | None:
-        return await job_resolvers.job(info.context, id=id, tail=tail)
+        selected = selected_names(info._raw_info)
+        return await job_resolvers.job(info.context, id=id, tail=tail, selected=selected)
 
     @strawberry.field(description="The calling API key's name, tenant and scopes.")
     def me(self, info: Info) -> ApiKeyInfo:

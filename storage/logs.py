@@ -5,25 +5,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy.dialects import sqlite
 
-from storage.coltypes import utcnow
+from storage.coltypes import UTCDateTime, sqlite_text, utcnow
+from storage.compiled import Query
 from storage.database import Database
 from storage.records import LogLineRecord
 from storage.tables import jobs, log_lines
+
+_TAIL_MESSAGES = Query(
+    select(log_lines.c.message)
+    .where(log_lines.c.job_id == bindparam("job_id"))
+    .order_by(log_lines.c.seq.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def tail_messages(conn: Connection, *, job_id: str, limit: int) -> list[str]:
     """The last ``limit`` messages, oldest first: an index range scan from the end, O(limit)."""
     if limit <= 0:
         return []
-    query = (
-        select(log_lines.c.message)
-        .where(log_lines.c.job_id == job_id)
-        .order_by(log_lines.c.seq.desc())
-        .limit(limit)
-    )
-    messages = list(conn.execute(query).scalars())
+    messages = [row[0] for row in _TAIL_MESSAGES.rows(conn, {"job_id": job_id, "limit": limit})]
     messages.reverse()
     return messages
 
@@ -62,6 +65,31 @@ class LogStore:
         return await self._db.read(lambda conn: tail_lines(conn, job_id=job_id, limit=limit))
 
 
+_INSERT_LINE_SQL = str(
+    insert(log_lines)
+    .values(
+        job_id=bindparam("job_id"),
+        seq=bindparam("seq"),
+        timestamp=bindparam("timestamp"),
+        level=bindparam("level"),
+        message=bindparam("message"),
+    )
+    .compile(dialect=sqlite.dialect())
+)
+
+
+# Built once (building an UPDATE costs more than running it); bound per batch.
+_RESERVE = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("reserve_job_id"))
+    .values(
+        last_seq=jobs.c.last_seq + bindparam("reserve_count"),
+        updated_at=bindparam("reserve_now", type_=UTCDateTime()),
+    )
+    .returning(jobs.c.last_seq)
+)
+
+
 def append_lines(
     conn: Connection, *, job_id: str, lines: Sequence[tuple[datetime, str, str]]
 ) -> int | None:
@@ -72,17 +100,24 @@ def append_lines(
     and a batch that fails rolls back its reservation with it — no gap, no duplicate.
     """
     count = len(lines)
-    reserve = (
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(last_seq=jobs.c.last_seq + count, updated_at=utcnow())
-        .returning(jobs.c.last_seq)
-    )
-    last_seq = conn.execute(reserve).scalar_one_or_none()
+    params = {"reserve_job_id": job_id, "reserve_count": count, "reserve_now": utcnow()}
+    last_seq = conn.execute(_RESERVE, params).scalar_one_or_none()
     if last_seq is None:
         return None
     first_seq = last_seq - count + 1
-    if count:
+    if count and conn.dialect.name == "sqlite":
+        # SQLAlchemy's executemany builds a parameter dict per row; the sqlite3 cursor takes
+        # tuples: ~3x the lines/s for a 500-line batch (README, Performance).
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        rows = []
+        last_ts, text = None, ""
+        for offset, (ts, level, message) in enumerate(lines):
+            if ts is not last_ts:  # a batch stamped by the server shares one datetime
+                last_ts, text = ts, sqlite_text(ts)
+            rows.append((job_id, first_seq + offset, text, level, message))
+        driver.executemany(_INSERT_LINE_SQL, rows)
+    elif count:
         conn.execute(
             insert(log_lines),
             [
