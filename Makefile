@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt bench demo lock clean
+.PHONY: install run test lint fmt bench demo lock clean schema
 
 install: $(STAMP)
 
@@ -30,6 +30,10 @@ fmt: install
 
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# schema.graphql (committed, for frontend codegen) from the running schema.
+schema: install
+	$(BIN)/python -m schema.sdl
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
