@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
 from schema.build import build_schema
+from server.cors import cors_middleware
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from settings import Settings
@@ -51,7 +52,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
     ]
-    return Starlette(routes=list(routes), lifespan=lifespan)
+    return Starlette(routes=list(routes), lifespan=lifespan, middleware=cors_middleware(settings))
 
 
 class _LazyApp:
