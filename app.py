@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from schema.build import build_schema
 from server.cors import cors_middleware
+from server.frontend import frontend_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from settings import Settings
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         WebSocketRoute("/graphql", view),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *frontend_routes(),
     ]
     return Starlette(routes=list(routes), lifespan=lifespan, middleware=cors_middleware(settings))
 

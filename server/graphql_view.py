@@ -17,6 +17,7 @@ from strawberry.types.unset import UnsetType
 from domain.errors import AppError
 from schema.auth import authenticate
 from schema.context import Context
+from server.frontend import graphiql_page
 from server.responses import graphql_error_response
 from settings import Settings
 from storage.store import Store
@@ -57,6 +58,10 @@ class GraphQLView(GraphQL[Context, None]):
         if self.store is None:
             raise RuntimeError("the app's lifespan has not started")
         return Context.for_store(self.store, self.settings, request=request, response=response)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours is served by jobgraph itself.
+        return graphiql_page()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
