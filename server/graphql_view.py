@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -9,9 +10,10 @@ from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types.unset import UnsetType
 
 from domain.errors import AppError
@@ -30,7 +32,23 @@ def _supported_body(content_type: str | None) -> bool:
     return media_type in _BODY_TYPES or media_type.endswith("+json")
 
 
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends every WebSocket message as a text frame.
+
+    Strawberry sends bytes as binary frames, and our ``encode_json`` returns orjson's bytes;
+    graphql-ws clients in browsers (and the protocol) expect text and close on a binary frame.
+    """
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrameWebSocketAdapter
+
     def __init__(self, *, store: Store | None, settings: Settings, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.store = store
