@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,12 +33,14 @@ def server(database_url: str, tmp_path: Path, store: Store) -> Iterator[LiveServ
         yield running
 
 
-def shown_json(text: str) -> object:
+def shown_json(text: str) -> Any:
     """The JSON GraphiQL's result pane shows (its editor renders indentation as no-break spaces)."""
     return json.loads(text.replace("\xa0", " "))
 
 
-def drive(scenario: str, server: LiveServer, tmp_path: Path, browser: str, **options: str) -> dict:
+def drive(
+    scenario: str, server: LiveServer, tmp_path: Path, browser: str, **options: str
+) -> dict[str, Any]:
     payload = {
         "url": server.url,
         "screenshots": str(ARTIFACTS),
