@@ -19,6 +19,7 @@ from server.cors import cors_middleware
 from server.frontend import frontend_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
+from server.rest import rest_routes
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         WebSocketRoute("/graphql", view),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        *rest_routes(),  # the original REST endpoint: GET /status/{jobId}, POST /process
         *frontend_routes(),
     ]
     return Starlette(routes=list(routes), lifespan=lifespan, middleware=cors_middleware(settings))

@@ -112,6 +112,8 @@ async def _bootstrap_key(store: Store, settings: Settings) -> int:
 
 
 async def _keys(store: Store, args: argparse.Namespace) -> int:
+    # Key commands are often the first thing run against a new database: make it usable.
+    await upgrade_to_head(store.db)
     if args.keys_command == "create":
         try:
             scopes = Scope.parse_list(args.scopes)
@@ -121,7 +123,6 @@ async def _keys(store: Store, args: argparse.Namespace) -> int:
         if not args.tenant.strip() or not args.name.strip():
             print("error: --name and --tenant must not be empty", file=sys.stderr)
             return 2
-        await upgrade_to_head(store.db)
         _, key = await store.keys.create(name=args.name, tenant=args.tenant, scopes=scopes)
         print(key)
         return 0

@@ -7,12 +7,16 @@ import uuid
 from domain.errors import BadUserInput
 
 
+class InvalidJobId(BadUserInput):
+    """BAD_USER_INPUT in GraphQL; the REST routes answer it with 404, as the old endpoint did."""
+
+
 def parse_job_id(value: str) -> str:
     """The canonical form of a job id; a malformed one is BAD_USER_INPUT."""
     try:
         return str(uuid.UUID(value.strip()))
     except (ValueError, AttributeError):
-        raise BadUserInput(f"invalid job id {value[:64]!r}: expected a UUID") from None
+        raise InvalidJobId(f"invalid job id {value[:64]!r}: expected a UUID") from None
 
 
 def resolve_tail(tail: int | None, *, cap: int) -> int:

@@ -2,46 +2,25 @@
 
 from __future__ import annotations
 
-from domain.errors import BadUserInput, NotFound
-from domain.principal import Scope
-from domain.videos import VideoRef, parse_video
-from resolvers.arguments import parse_job_id, resolve_tail
+from domain.videos import VideoRef
+from resolvers import job_access
 from schema.context import Context
 from schema.inputs import CreateJobInput
 from schema.types import Job
 
-_MAX_IDEMPOTENCY_KEY = 200
-
 
 async def job(context: Context, *, id: str, tail: int | None) -> Job:
-    principal = context.require(Scope.READ)
-    limit = resolve_tail(tail, cap=context.settings.max_tail)
-    job_id = parse_job_id(id)
-    record = await context.store.jobs.get_job(job_id=job_id, tenant=principal.tenant_filter)
-    if record is None:
-        raise NotFound(f"no job with id {job_id}")
+    record, limit = await job_access.find_job(context, id=id, tail=tail)
     return Job.from_record(record, tail=limit)
 
 
 async def create_job(context: Context, *, input: CreateJobInput) -> Job:
-    principal = context.require(Scope.SUBMIT)
-    refs = video_refs(input, max_items=context.settings.max_items_per_job)
-    key = input.idempotency_key
-    if key is not None and not 1 <= len(key) <= _MAX_IDEMPOTENCY_KEY:
-        raise BadUserInput(f"idempotencyKey must be 1 to {_MAX_IDEMPOTENCY_KEY} characters")
-    record, _ = await context.store.jobs.create_job(
-        tenant=principal.tenant, items=refs, idempotency_key=key
+    record = await job_access.submit_job(
+        context, items=input.items, idempotency_key=input.idempotency_key
     )
     return Job.from_record(record, tail=context.settings.max_tail)
 
 
+# createJob's item validation, by its old name; the logic lives in job_access (shared with REST).
 def video_refs(input: CreateJobInput, *, max_items: int) -> list[VideoRef]:
-    if not 1 <= len(input.items) <= max_items:
-        raise BadUserInput(f"a job has 1 to {max_items} items; got {len(input.items)}")
-    refs = []
-    for index, item in enumerate(input.items):
-        try:
-            refs.append(parse_video(platform=item.platform, code=item.code, url=item.url))
-        except BadUserInput as error:
-            raise BadUserInput(f"items[{index}]: {error.message}", index=index) from None
-    return refs
+    return job_access.video_refs(input.items, max_items=max_items)
