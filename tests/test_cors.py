@@ -76,3 +76,11 @@ async def test_no_origins_configured_means_no_cors(database_url: str) -> None:
                 "/graphql", json={"query": "{ __typename }"}, headers={"Origin": ALLOWED}
             )
     assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
+    monkeypatch.setenv("JOBGRAPH_CORS_ORIGINS", "https://a.example, https://b.example")
+    assert Settings().cors_origins == ["https://a.example", "https://b.example"]
+    monkeypatch.setenv("JOBGRAPH_CORS_ORIGINS", '["https://c.example"]')
+    assert Settings().cors_origins == ["https://c.example"]
