@@ -20,6 +20,7 @@ from server.frontend import frontend_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.rest import rest_routes
+from server.sweeper import LeaseSweeper
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -37,14 +38,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = Database(settings)
         store = Store(db)
+        sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
         try:
             if migrate:
                 await upgrade_to_head(db)
             view.store = store
             app.state.store = store
             app.state.settings = settings
+            sweeper.start()
             yield
         finally:
+            await sweeper.stop()
             await db.dispose()
 
     routes: Sequence[BaseRoute] = [

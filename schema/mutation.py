@@ -5,8 +5,11 @@ from __future__ import annotations
 import strawberry
 
 from resolvers import jobs as job_resolvers
+from resolvers import lifecycle
+from schema.enums import ItemStatus
 from schema.inputs import CreateJobInput
-from schema.types import Info, Job
+from schema.lifecycle_types import Heartbeat, LogLineInput
+from schema.types import Info, Job, VideoItem
 
 
 @strawberry.type
@@ -14,3 +17,72 @@ class Mutation:
     @strawberry.mutation(description="Submit a job of 1 to 1000 videos.")
     async def create_job(self, info: Info, input: CreateJobInput) -> Job:
         return await job_resolvers.create_job(info.context, input=input)
+
+    # The job lifecycle (resolvers/lifecycle.py): cancel and retry need `submit`, the worker
+    # protocol below them needs `work`.
+    @strawberry.mutation(description="Cancel a PENDING or RUNNING job (its worker learns it).")
+    async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
+        return await lifecycle.cancel_job(info.context, id=id)
+
+    @strawberry.mutation(description="Take a FAILED job back to PENDING; only failed items rerun.")
+    async def retry_job(self, info: Info, id: strawberry.ID) -> Job:
+        return await lifecycle.retry_job(info.context, id=id)
+
+    @strawberry.mutation(description="Lease the oldest PENDING job; null when nothing is pending.")
+    async def claim_job(
+        self, info: Info, worker_id: str, lease_seconds: int | None = 60
+    ) -> Job | None:
+        return await lifecycle.claim_job(
+            info.context, worker_id=worker_id, lease_seconds=lease_seconds
+        )
+
+    @strawberry.mutation(description="Renew the lease, report progress, learn of a cancel.")
+    async def heartbeat(
+        self,
+        info: Info,
+        job_id: strawberry.ID,
+        worker_id: str,
+        progress: int | None = strawberry.UNSET,
+    ) -> Heartbeat:
+        return await lifecycle.heartbeat(
+            info.context, job_id=job_id, worker_id=worker_id, progress=progress
+        )
+
+    @strawberry.mutation(description="Append a batch of log lines, all or nothing; the last seq.")
+    async def append_logs(
+        self, info: Info, job_id: strawberry.ID, worker_id: str, lines: list[LogLineInput]
+    ) -> int:
+        return await lifecycle.append_logs(
+            info.context, job_id=job_id, worker_id=worker_id, lines=lines
+        )
+
+    @strawberry.mutation(description="Report one item's status (and error).")
+    async def update_item(
+        self,
+        info: Info,
+        job_id: strawberry.ID,
+        worker_id: str,
+        position: int,
+        status: ItemStatus,
+        error: str | None = strawberry.UNSET,
+    ) -> VideoItem:
+        return await lifecycle.update_item(
+            info.context,
+            job_id=job_id,
+            worker_id=worker_id,
+            position=position,
+            status=status,
+            error=error,
+        )
+
+    @strawberry.mutation(description="Finish the job: COMPLETED, progress 100.")
+    async def complete_job(self, info: Info, job_id: strawberry.ID, worker_id: str) -> Job:
+        return await lifecycle.complete_job(info.context, job_id=job_id, worker_id=worker_id)
+
+    @strawberry.mutation(
+        description="Give up on the job: FAILED with an error; retryJob reruns it."
+    )
+    async def fail_job(self, info: Info, job_id: strawberry.ID, worker_id: str, error: str) -> Job:
+        return await lifecycle.fail_job(
+            info.context, job_id=job_id, worker_id=worker_id, error=error
+        )

@@ -69,3 +69,11 @@ class ApiKeyRecord:
     scopes: tuple[str, ...]
     created_at: datetime
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatRecord:
+    """What a heartbeat answers: whether to stop, and until when the lease now runs."""
+
+    cancel_requested: bool
+    lease_expires_at: datetime

@@ -6,6 +6,7 @@ from live.events import EventPublisher, NullPublisher
 from storage.database import Database
 from storage.jobs import JobStore
 from storage.keys import KeyStore
+from storage.lifecycle import LifecycleStore
 from storage.listing import ListingStore
 from storage.logs import LogStore
 
@@ -20,4 +21,5 @@ class Store:
         self.jobs = JobStore(db, self.publisher)
         self.logs = LogStore(db)
         self.keys = KeyStore(db)
+        self.lifecycle = LifecycleStore(db, self.publisher)
         self.listing = ListingStore(db)

@@ -38,6 +38,8 @@ class JobRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_type=Text)
     worker_id: str | None = Field(default=None, max_length=200)
     lease_expires_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # The lease length the worker claimed with; every heartbeat renews the lease by as much.
+    lease_seconds: int | None = None
     cancel_requested: bool = False
     # The last assigned log seq; the next batch takes last_seq+1.. under the row's write lock.
     last_seq: int = 0

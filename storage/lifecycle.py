@@ -1,0 +1,227 @@
+"""The job lifecycle store: claims, heartbeats, logs, items, completion, cancel, retry, expiry.
+
+Each method is one transaction (see ``storage.transitions``) and publishes its change after
+the commit. ``tenant`` scopes every lookup: another tenant's job is NOT_FOUND; None (admin)
+sees every tenant.
+
+What a cancel does to a RUNNING job's worker: the job becomes CANCELLED at once, with
+``cancel_requested`` set and the lease left in place, so the lease holder's next heartbeat
+answers ``cancelRequested: true`` (and nothing else). Every other write of that worker —
+logs, items, complete, fail — is CONFLICT, like any write to a job that is not RUNNING.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from sqlalchemy import Connection, update
+
+from domain.errors import BadUserInput
+from domain.jobs import ItemStatus, JobStatus
+from domain.lifecycle import Action, transition
+from live.events import EventPublisher, JobEvent
+from storage import transitions as tx
+from storage.coltypes import utcnow
+from storage.database import Database
+from storage.jobs import select_items
+from storage.logs import append_lines
+from storage.records import HeartbeatRecord, ItemRecord, JobRecord
+from storage.tables import job_items
+
+LogLine = tuple[datetime, str, str]  # (timestamp, level, message)
+_UNFINISHED = (ItemStatus.PENDING, ItemStatus.RUNNING)
+
+
+class LifecycleStore:
+    """State changes of jobs. ``clock`` is swappable so tests can move time instead of sleeping."""
+
+    def __init__(self, db: Database, publisher: EventPublisher) -> None:
+        self._db = db
+        self._publisher = publisher
+        self.clock: Callable[[], datetime] = utcnow
+
+    async def _changed(self, job: JobRecord) -> JobRecord:
+        await self._publisher.publish(JobEvent.job_changed(job))
+        return job
+
+    async def claim_next(
+        self, *, tenant: str | None, worker_id: str, lease_seconds: int
+    ) -> JobRecord | None:
+        """Lease the oldest PENDING job (of ``tenant``, or any for None); None if none waits."""
+        now = self.clock()
+        job = await self._db.write(
+            lambda conn: tx.claim(
+                conn, tenant=tenant, worker_id=worker_id, lease_seconds=lease_seconds, now=now
+            )
+        )
+        return await self._changed(job) if job is not None else None
+
+    async def heartbeat(
+        self, *, tenant: str | None, job_id: str, worker_id: str, progress: int | None
+    ) -> HeartbeatRecord:
+        now = self.clock()
+        job, answer = await self._db.write(
+            lambda conn: tx.heartbeat(
+                conn,
+                job_id=job_id,
+                tenant=tenant,
+                worker_id=worker_id,
+                progress=progress,
+                now=now,
+                default_lease_seconds=self._db.settings.default_lease_seconds,
+            )
+        )
+        await self._changed(job)
+        return answer
+
+    async def append_logs(
+        self, *, tenant: str | None, job_id: str, worker_id: str, lines: Sequence[LogLine]
+    ) -> int:
+        """Append a batch, all or nothing; returns the last seq. Seqs are gap-free per job."""
+        now = self.clock()
+
+        def work(conn: Connection) -> JobRecord:
+            job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
+            last_seq = append_lines(conn, job_id=job_id, lines=lines)
+            assert last_seq is not None  # the row is locked: it cannot have gone
+            return dataclasses.replace(job, last_seq=last_seq, updated_at=now)
+
+        job = await self._db.write(work)
+        await self._publisher.publish(JobEvent.logs_appended(job))
+        return job.last_seq
+
+    async def update_item(
+        self,
+        *,
+        tenant: str | None,
+        job_id: str,
+        worker_id: str,
+        position: int,
+        status: ItemStatus,
+        error: str | None,
+    ) -> ItemRecord:
+        now = self.clock()
+
+        def work(conn: Connection) -> tuple[JobRecord, ItemRecord]:
+            job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
+            if not 0 <= position < job.item_count:
+                raise BadUserInput(
+                    f"position must be between 0 and {job.item_count - 1} for this job"
+                )
+            conn.execute(
+                update(job_items)
+                .where(job_items.c.job_id == job_id, job_items.c.position == position)
+                .values(status=status.value, error=error)
+            )
+            job = tx.update_job(conn, job_id, now)
+            item = select_items(conn, job_ids=[job_id])[job_id][position]
+            return job, item
+
+        job, item = await self._db.write(work)
+        await self._changed(job)
+        return item
+
+    async def complete(self, *, tenant: str | None, job_id: str, worker_id: str) -> JobRecord:
+        """COMPLETED with progress 100; items the worker left unreported count as completed."""
+        now = self.clock()
+
+        def work(conn: Connection) -> JobRecord:
+            job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
+            tx.set_items(conn, job_id, where=_UNFINISHED, status=ItemStatus.COMPLETED)
+            return tx.update_job(
+                conn,
+                job_id,
+                now,
+                status=transition(job.status, Action.COMPLETE).value,
+                progress=100,
+                finished_at=now,
+                lease_expires_at=None,
+                lease_seconds=None,
+            )
+
+        return await self._changed(await self._db.write(work))
+
+    async def fail(
+        self, *, tenant: str | None, job_id: str, worker_id: str, error: str
+    ) -> JobRecord:
+        """FAILED with ``error``; an item still RUNNING fails with it, PENDING ones stay PENDING."""
+        now = self.clock()
+
+        def work(conn: Connection) -> JobRecord:
+            job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
+            tx.set_items(
+                conn, job_id, where=(ItemStatus.RUNNING,), status=ItemStatus.FAILED, error=error
+            )
+            return tx.update_job(
+                conn,
+                job_id,
+                now,
+                status=transition(job.status, Action.FAIL).value,
+                error=error,
+                finished_at=now,
+                lease_expires_at=None,
+                lease_seconds=None,
+            )
+
+        return await self._changed(await self._db.write(work))
+
+    async def cancel(self, *, tenant: str | None, job_id: str) -> JobRecord:
+        """PENDING or RUNNING -> CANCELLED; unfinished items become SKIPPED."""
+        now = self.clock()
+
+        def work(conn: Connection) -> JobRecord:
+            job, _ = tx.lock_job(conn, job_id=job_id, tenant=tenant)
+            status = transition(job.status, Action.CANCEL)
+            tx.set_items(conn, job_id, where=_UNFINISHED, status=ItemStatus.SKIPPED)
+            return tx.update_job(
+                conn,
+                job_id,
+                now,
+                status=status.value,
+                finished_at=now,
+                # The lease stays, so its holder's next heartbeat is answered, not refused.
+                cancel_requested=job.status is JobStatus.RUNNING,
+            )
+
+        return await self._changed(await self._db.write(work))
+
+    async def retry(self, *, tenant: str | None, job_id: str) -> JobRecord:
+        """FAILED -> PENDING, same id, attempt + 1; only FAILED items go back to PENDING."""
+        now = self.clock()
+
+        def work(conn: Connection) -> JobRecord:
+            job, _ = tx.lock_job(conn, job_id=job_id, tenant=tenant)
+            status = transition(job.status, Action.RETRY)
+            tx.set_items(conn, job_id, where=(ItemStatus.FAILED,), status=ItemStatus.PENDING)
+            return tx.update_job(
+                conn,
+                job_id,
+                now,
+                status=status.value,
+                attempt=job.attempt + 1,
+                progress=0,
+                error=None,
+                started_at=None,
+                finished_at=None,
+                worker_id=None,
+                lease_expires_at=None,
+                lease_seconds=None,
+                cancel_requested=False,
+            )
+
+        return await self._changed(await self._db.write(work))
+
+    async def expire_leases(self, *, limit: int = 500) -> list[JobRecord]:
+        """Requeue or fail every RUNNING job whose lease has ended; returns the changed jobs."""
+        now = self.clock()
+        max_attempts = self._db.settings.max_attempts
+        if not await self._db.read(lambda conn: tx.any_expired(conn, now=now)):
+            return []
+        changed = await self._db.write(
+            lambda conn: tx.expire_leases(conn, now=now, max_attempts=max_attempts, limit=limit)
+        )
+        for job in changed:
+            await self._changed(job)
+        return changed
