@@ -90,6 +90,21 @@ async def test_dashboard_shows_a_new_job(
     assert (ARTIFACTS / "dashboard.png").exists() and (ARTIFACTS / "dashboard-job.png").exists()
 
 
+async def test_dashboard_progress_moves_when_a_worker_reports(
+    store: Store, server: LiveServer, tmp_path: Path, browser: str
+) -> None:
+    key = await make_key(store, scopes="read,submit")
+    worker_key = await make_key(store, scopes="work", name="worker")
+    job = await make_job(store, items=2)
+    result = drive(
+        "dashboardProgress", server, tmp_path, browser, key=key, workerKey=worker_key, jobId=job.id
+    )
+    assert result["claimed"] == job.id
+    assert (result["before"], result["after"]) == (0, 60)
+    assert "RUNNING" in result["row"]
+    assert (ARTIFACTS / "dashboard-progress-after.png").exists()
+
+
 async def test_apollo_client_pages_and_tail(store: Store, server: LiveServer, browser: str) -> None:
     key = await make_key(store, scopes="read")
     jobs = [await make_job(store, items=1, lines=3) for _ in range(3)]

@@ -52,6 +52,18 @@ async function setKey() {
   await page.click("#save-key");
 }
 
+// What a worker does, over plain HTTP with a `work` key, while the page is watching.
+async function asWorker(query, variables) {
+  const response = await fetch(`${options.url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "X-API-Key": options.workerKey },
+    body: JSON.stringify({ query, variables }),
+  });
+  const body = await response.json();
+  if (body.errors) throw new Error(`worker call failed: ${JSON.stringify(body.errors)}`);
+  return body.data;
+}
+
 const scenarios = {
   async graphiql() {
     const query = `query Tail($id: ID!) { job(id: $id, tail: 2) { id status logTail } }`;
@@ -109,6 +121,41 @@ const scenarios = {
     result.log = await page.locator("#detail-log").innerText();
     result.live = await page.locator("#live-state").innerText();
     return result;
+  },
+
+  async dashboardProgress() {
+    await page.goto(`${options.url}/`);
+    await setKey();
+    const row = page.locator(`tr[data-job-id="${options.jobId}"]`);
+    const bar = row.locator("progress");
+    await bar.waitFor();
+    const before = Number(await bar.getAttribute("value"));
+    await row.click();
+    await page.locator("#detail-items li").first().waitFor();
+    await shot("dashboard-progress-before");
+    const worker = { workerId: "browser-test-worker" };
+    const claimed = await asWorker(
+      "mutation($workerId: String!) { claimJob(workerId: $workerId) { id } }", worker);
+    await asWorker(
+      "mutation($jobId: ID!, $workerId: String!) { heartbeat(jobId: $jobId, workerId: $workerId, progress: 60) { cancelRequested } }",
+      { ...worker, jobId: claimed.claimJob.id });
+    await asWorker(
+      "mutation($jobId: ID!, $workerId: String!) { appendLogs(jobId: $jobId, workerId: $workerId, lines: [{message: \"worker says hello\"}]) }",
+      { ...worker, jobId: claimed.claimJob.id });
+    // Live through jobEvents, or within one polling period where subscriptions are missing.
+    await page.waitForFunction(
+      (id) => document.querySelector(`tr[data-job-id="${id}"] progress`)?.value === 60,
+      options.jobId,
+    );
+    await page.locator("#detail-log").getByText("worker says hello").waitFor();
+    await shot("dashboard-progress-after");
+    return {
+      claimed: claimed.claimJob.id,
+      before,
+      after: Number(await row.locator("progress").getAttribute("value")),
+      row: await row.innerText(),
+      live: await page.locator("#live-state").innerText(),
+    };
   },
 };
 
