@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt bench demo lock clean schema web browser
+.PHONY: install run test lint fmt bench demo lock clean audit-deps schema web browser
 
 install: $(STAMP)
 
@@ -43,7 +43,15 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint web browser
+# graphql-http's GraphQL-over-HTTP audit suite (node), run by tests/test_http_audit.py.
+AUDIT := tests/audit
+audit-deps: $(AUDIT)/node_modules/.package-lock.json
+
+$(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package-lock.json
+	cd $(AUDIT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install lint audit-deps web browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # schema.graphql (committed, for frontend codegen) from the running schema.

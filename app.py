@@ -9,11 +9,13 @@ import contextlib
 import logging
 import sys
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from live.memory import MemoryBroker
 from schema.build import build_schema
 from server.cors import cors_middleware
 from server.frontend import frontend_routes
@@ -31,13 +33,15 @@ log = logging.getLogger("jobgraph")
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings()
-    schema = build_schema()
+    schema = build_schema(settings)
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
-        store = Store(db)
+        # The store publishes each committed change to the broker; subscriptions follow it.
+        broker = MemoryBroker(max_queue=settings.live_queue_size)
+        store = Store(db, publisher=broker)
         sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
         try:
             if migrate:
@@ -45,10 +49,14 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             view.store = store
             app.state.store = store
             app.state.settings = settings
+            app.state.broker = broker
             sweeper.start()
-            yield
+            # Lifespan state: server.graceful finds the broker here to end subscriptions first.
+            yield {"broker": broker}
         finally:
             await sweeper.stop()
+            # Open subscriptions end as completed streams before the database goes away.
+            await broker.close(grace=settings.live_shutdown_grace_seconds)
             await db.dispose()
 
     routes: Sequence[BaseRoute] = [

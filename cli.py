@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import uvicorn
 
 from domain.principal import Scope
+from server.graceful import GracefulServer
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -71,15 +73,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
     asyncio.run(_with_store(settings, _migrate_quietly))
-    uvicorn.run(
-        "app:app",
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "workers": workers,
+        "log_level": settings.log_level,
+        "proxy_headers": False,
+        "timeout_graceful_shutdown": 10,
+        # A WebSocket frame larger than this closes the connection (1009) before it is parsed.
+        "ws_max_size": settings.max_ws_message_bytes,
+    }
+    if workers > 1:
+        # uvicorn's supervisor builds its own servers: subscriptions end in the lifespan.
+        uvicorn.run("app:app", **options)
+    else:
+        config = uvicorn.Config("app:app", **options)
+        GracefulServer(config, grace=settings.live_shutdown_grace_seconds).run()
     return 0
 
 

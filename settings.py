@@ -43,12 +43,29 @@ class Settings(BaseSettings):
     max_lease_seconds: int = Field(default=3600, ge=1)
     sweep_interval_seconds: float = Field(default=1.0, gt=0)
 
+    # Live updates: events a subscriber may lag behind before it is dropped (told where to
+    # resume), and how long shutdown waits for open subscriptions to complete.
+    live_queue_size: int = Field(default=1000, ge=1)
+    live_shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
 
     # NoDecode: the variable is a comma-separated list (JSON lists are accepted by the validator).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    # Hardening: bounds on what one request may ask for (README "Limits and security").
+    max_query_depth: int = Field(default=12, ge=1)
+    max_aliases: int = Field(default=30, ge=0)
+    max_tokens: int = Field(default=8000, ge=100)
+    max_list_length: int = Field(default=1000, ge=1)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # Per API key, per process; 0 turns rate limiting off.
+    rate_limit_per_second: float = Field(default=100.0, ge=0)
+    rate_limit_burst: int = Field(default=500, ge=1)
 
     @field_validator("database_url")
     @classmethod

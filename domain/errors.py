@@ -58,3 +58,13 @@ class RateLimited(AppError):
 class Unavailable(AppError):
     code = "UNAVAILABLE"
     http_status = 503
+
+
+class SubscriptionOverflow(AppError):
+    """A live subscriber fell too far behind and was closed; ``resumeAfter`` says where to resume.
+
+    Resubscribing to jobLogs with ``after: resumeAfter`` continues with no gap and no duplicate.
+    """
+
+    code = "SUBSCRIPTION_OVERFLOW"
+    http_status = 429

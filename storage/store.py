@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from live.events import EventPublisher, NullPublisher
 from storage.database import Database
+from storage.follow import FollowReads
 from storage.jobs import JobStore
 from storage.keys import KeyStore
 from storage.lifecycle import LifecycleStore
@@ -21,5 +22,6 @@ class Store:
         self.jobs = JobStore(db, self.publisher)
         self.logs = LogStore(db)
         self.keys = KeyStore(db)
+        self.follow = FollowReads(db)
         self.lifecycle = LifecycleStore(db, self.publisher)
         self.listing = ListingStore(db)

@@ -43,8 +43,12 @@ try {
     output.unauthenticated = {
       name: error.name,
       statusCode: error.statusCode ?? null,
-      // Apollo 4 keeps a non-2xx body as text: jobgraph's is a JSON GraphQL error.
-      code: JSON.parse(error.bodyText ?? "{}").errors?.[0]?.extensions?.code ?? null,
+      // A graphql-response+json body arrives as GraphQL errors; an application/json 401 as a
+      // ServerError whose body text is jobgraph's JSON GraphQL error.
+      code:
+        error.errors?.[0]?.extensions?.code ??
+        JSON.parse(error.bodyText ?? "{}").errors?.[0]?.extensions?.code ??
+        null,
     };
   }
   output.ok = true;

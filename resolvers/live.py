@@ -1,0 +1,205 @@
+"""Subscription resolvers: jobUpdated, jobLogs, jobEvents.
+
+Each one subscribes to the broker *before* it reads the current state, so an event for a
+write that lands between the read and the follow is already queued: nothing is lost. Events
+only say "something changed up to seq N"; the resolver re-reads from the store and uses the
+seqs it has delivered to skip what the client already has (no gap, no duplicate).
+
+The resolvers are coroutines that check arguments and access first and then return the
+stream, so a bad id or another tenant's job is refused before the stream starts (an ``error``
+message on graphql-transport-ws, not a ``next``).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import AsyncGenerator, Collection
+from datetime import datetime
+
+from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavailable
+from domain.jobs import JobStatus
+from domain.principal import Scope
+from live.broker import Broker, SubscriberOverflow, Subscription
+from live.events import EventKind, JobEvent
+from resolvers.arguments import parse_job_id, resolve_tail
+from resolvers.loaders import Loaders
+from schema.context import Context
+from schema.types import Job, LogLine
+from storage.follow import JobWithLines
+
+# Lines read per query while catching up; bounds memory per follower, not what it receives.
+CATCH_UP_PAGE = 500
+# How many jobs' last sent state a jobEvents stream remembers to skip repeats.
+_DEDUPE_JOBS = 1024
+
+
+def _broker(context: Context) -> Broker:
+    publisher = context.store.publisher
+    if not isinstance(publisher, Broker):
+        raise Unavailable("live updates are not enabled on this server")
+    return publisher
+
+
+def _fresh_loaders(context: Context) -> None:
+    # A WebSocket context lives as long as the connection; its DataLoader caches must not
+    # answer a later event with the items of an earlier one.
+    context.loaders = Loaders(context.store)
+
+
+async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGenerator[Job, None]:
+    principal = context.require(Scope.READ)
+    limit = resolve_tail(tail, cap=context.settings.max_tail)
+    job_id = parse_job_id(id)
+    subscription = _broker(context).subscribe(job_id=job_id)
+    try:
+        job = await context.store.follow.job(job_id=job_id, tenant=principal.tenant_filter)
+        if job is None:
+            raise NotFound(f"no job with id {job_id}")
+    except BaseException:
+        subscription.release()
+        raise
+
+    async def stream() -> AsyncGenerator[Job, None]:
+        current = job
+        try:
+            while True:
+                _fresh_loaders(context)
+                yield Job.from_record(current, tail=limit)
+                if current.status.is_terminal:
+                    return
+                while not any(event.kind is EventKind.JOB for event in await _next(subscription)):
+                    pass
+                latest = await context.store.follow.job(
+                    job_id=job_id, tenant=principal.tenant_filter
+                )
+                if latest is None:
+                    return
+                current = latest
+        except SubscriberOverflow:
+            raise SubscriptionOverflow("this subscriber fell behind; subscribe again") from None
+        except _Closed:
+            return
+        finally:
+            subscription.release()
+
+    return stream()
+
+
+async def job_logs(
+    context: Context, *, id: str, tail: int | None, after: int | None
+) -> AsyncGenerator[LogLine, None]:
+    principal = context.require(Scope.READ)
+    if tail is not None and after is not None:
+        raise BadUserInput("pass either tail or after, not both")
+    if after is not None and after < 0:
+        raise BadUserInput("after must not be negative")
+    limit = resolve_tail(tail, cap=context.settings.max_tail)
+    job_id = parse_job_id(id)
+    tenant = principal.tenant_filter
+    follow = context.store.follow
+    subscription = _broker(context).subscribe(job_id=job_id)
+    try:
+        if after is None:
+            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit)
+        else:
+            first = await follow.after(
+                job_id=job_id, tenant=tenant, after=after, limit=CATCH_UP_PAGE
+            )
+        if first.job is None:
+            raise NotFound(f"no job with id {job_id}")
+    except BaseException:
+        subscription.release()
+        raise
+    if after is not None:
+        delivered = after
+    else:
+        delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
+
+    async def stream() -> AsyncGenerator[LogLine, None]:
+        last = delivered
+        batch: JobWithLines = first
+        try:
+            while batch.job is not None:
+                for line in batch.lines:
+                    if line.seq > last:  # a re-read may overlap what was sent: skip it
+                        yield LogLine.from_record(line)
+                        last = line.seq
+                job = batch.job
+                seen: tuple[int, str] | None = None
+                if job.last_seq <= last:
+                    if job.status.is_terminal:
+                        return  # terminal and every line delivered
+                    events = await _next(subscription)
+                    # What woke us, as followers woken by the same events all see it.
+                    seen = (
+                        max(event.last_seq for event in events),
+                        ",".join(sorted({event.status for event in events})),
+                    )
+                else:
+                    subscription.pending()  # the read below covers them (raises on overflow)
+                batch = await follow.after(
+                    job_id=job_id, tenant=tenant, after=last, limit=CATCH_UP_PAGE, seen=seen
+                )
+        except SubscriberOverflow:
+            raise SubscriptionOverflow(
+                f"this subscriber fell behind; subscribe again with after: {last}",
+                resumeAfter=last,
+            ) from None
+        except _Closed:
+            return
+        finally:
+            subscription.release()
+
+    return stream()
+
+
+async def job_events(
+    context: Context, *, statuses: Collection[JobStatus] | None, tail: int | None
+) -> AsyncGenerator[Job, None]:
+    principal = context.require(Scope.READ)
+    limit = resolve_tail(tail, cap=context.settings.max_tail)
+    wanted = frozenset(statuses) if statuses else None
+    tenant = principal.tenant_filter
+    subscription = _broker(context).subscribe(tenant=tenant)
+
+    async def stream() -> AsyncGenerator[Job, None]:
+        # A late reader re-reads a newer state for an older event; send each state once.
+        sent: OrderedDict[str, datetime] = OrderedDict()
+        try:
+            async for event in subscription:
+                if event.kind is not EventKind.JOB:
+                    continue
+                if wanted is not None and JobStatus(event.status) not in wanted:
+                    continue
+                job = await context.store.follow.job(job_id=event.job_id, tenant=tenant)
+                if job is None or (wanted is not None and job.status not in wanted):
+                    continue
+                if sent.get(job.id) == job.updated_at:
+                    continue
+                sent[job.id] = job.updated_at
+                sent.move_to_end(job.id)
+                if len(sent) > _DEDUPE_JOBS:
+                    sent.popitem(last=False)
+                _fresh_loaders(context)
+                yield Job.from_record(job, tail=limit)
+        except SubscriberOverflow:
+            raise SubscriptionOverflow(
+                "this subscriber fell behind; subscribe again and re-read the jobs list"
+            ) from None
+        finally:
+            subscription.release()
+
+    return stream()
+
+
+class _Closed(Exception):
+    """The broker closed the subscription (server shutting down): end the stream normally."""
+
+
+async def _next(subscription: Subscription) -> list[JobEvent]:
+    """Wait for the next event, then take whatever else is queued (one re-read covers all)."""
+    try:
+        event = await anext(subscription)
+    except StopAsyncIteration:
+        raise _Closed from None
+    return [event, *subscription.pending()]
