@@ -17,6 +17,8 @@ from starlette.types import Receive, Scope, Send
 
 from live.memory import MemoryBroker
 from schema.build import build_schema
+from server.cors import cors_middleware
+from server.frontend import frontend_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.rest import rest_routes
@@ -64,8 +66,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         *rest_routes(),  # the original REST endpoint: GET /status/{jobId}, POST /process
+        *frontend_routes(),
     ]
-    return Starlette(routes=list(routes), lifespan=lifespan)
+    return Starlette(routes=list(routes), lifespan=lifespan, middleware=cors_middleware(settings))
 
 
 class _LazyApp:

@@ -8,8 +8,10 @@ from typing import Self
 
 import strawberry
 
+from resolvers import log_pages
 from schema.context import Context
 from schema.enums import ItemStatus, JobStatus, Platform
+from storage.listing import LogPageRecord
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord
 
 Info = strawberry.Info[Context, None]
@@ -47,6 +49,20 @@ class LogLine:
     def from_record(cls, record: LogLineRecord) -> Self:
         return cls(
             seq=record.seq, timestamp=record.timestamp, level=record.level, message=record.message
+        )
+
+
+@strawberry.type(description="A page of log lines, oldest first.")
+class LogPage:
+    lines: list[LogLine]
+    has_more: bool = strawberry.field(
+        description="More lines lie beyond this page in the direction it was read."
+    )
+
+    @classmethod
+    def from_record(cls, record: LogPageRecord) -> Self:
+        return cls(
+            lines=[LogLine.from_record(line) for line in record.lines], has_more=record.has_more
         )
 
 
@@ -150,6 +166,23 @@ class Job:
     @strawberry.field(description="How many items are in each status.")
     async def item_counts(self, info: Info) -> ItemCounts:
         return ItemCounts.from_record(await info.context.loaders.item_counts.load(self.record.id))
+
+    @strawberry.field(
+        description="Log lines by seq: `first` lines after `after`, or `last` lines before "
+        "`before` (both directions; at most JOBGRAPH_MAX_TAIL a page)."
+    )
+    async def logs(
+        self,
+        info: Info,
+        after: int | None = None,
+        first: int | None = None,
+        before: int | None = None,
+        last: int | None = None,
+    ) -> LogPage:
+        page = await log_pages.logs(
+            info.context, job=self.record, after=after, first=first, before=before, last=last
+        )
+        return LogPage.from_record(page)
 
 
 @strawberry.type(description="What the calling API key is.")

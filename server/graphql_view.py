@@ -3,6 +3,7 @@ GraphQL over HTTP as the spec says (media types, status codes, methods, limits, 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -10,10 +11,11 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -33,6 +35,7 @@ from schema.auth import authenticate
 from schema.context import Context
 from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
+from server.frontend import graphiql_page
 from server.negotiation import NotAcceptable, response_media_type, wants_html
 from server.responses import graphql_error_response
 from server.result_status import is_request_error, status_for
@@ -67,7 +70,22 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
 
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends every WebSocket message as a text frame.
+
+    Strawberry sends bytes as binary frames, and our ``encode_json`` returns orjson's bytes;
+    graphql-ws clients in browsers (and the protocol) expect text and close on a binary frame.
+    """
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrameWebSocketAdapter
     graphql_transport_ws_handler_class = _TransportWSHandler
 
     def __init__(self, *, store: Store | None, settings: Settings, **kwargs: Any) -> None:
@@ -224,6 +242,10 @@ class GraphQLView(GraphQL[Context, None]):
             root_value=root_value,
             sub_response=sub_response,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours is served by jobgraph itself.
+        return graphiql_page()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

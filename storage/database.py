@@ -72,6 +72,15 @@ class Database:
         return self._sync_engine is not None
 
     @property
+    def engine(self) -> Engine:
+        """The synchronous engine every statement passes through, for event listeners
+        (on PostgreSQL, the async engine's ``sync_engine``)."""
+        if self._sync_engine is not None:
+            return self._sync_engine
+        assert self._async_engine is not None
+        return self._async_engine.sync_engine
+
+    @property
     def sync_url(self) -> str:
         """The URL for synchronous tools (Alembic) on the same database."""
         url = make_url(self.settings.database_url)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, true, update
 from sqlalchemy.dialects import sqlite
 
 from storage.coltypes import UTCDateTime, sqlite_text, utcnow
@@ -29,6 +29,46 @@ def tail_messages(conn: Connection, *, job_id: str, limit: int) -> list[str]:
     messages = [row[0] for row in _TAIL_MESSAGES.rows(conn, {"job_id": job_id, "limit": limit})]
     messages.reverse()
     return messages
+
+
+def tail_messages_many(
+    conn: Connection, *, job_ids: Sequence[str], limit: int
+) -> dict[str, list[str]]:
+    """The last ``limit`` messages of each job, oldest first, in one statement.
+
+    Either way the statement looks each job up by primary key and then reads one (job_id, seq)
+    index range of at most ``limit`` entries: cost grows with the page, never with the log.
+    PostgreSQL gets a LATERAL subquery (``ORDER BY seq DESC LIMIT n`` per job). SQLite has no
+    LATERAL; there, because seqs are dense (1..last_seq, no gaps), a job's tail is exactly
+    ``seq > last_seq - limit``, which its planner reads as an index range per job.
+    """
+    tails: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    if limit <= 0 or not job_ids:
+        return tails
+    if conn.dialect.name == "postgresql":
+        tail = (
+            select(log_lines.c.seq, log_lines.c.message)
+            .where(log_lines.c.job_id == jobs.c.id)
+            .order_by(log_lines.c.seq.desc())
+            .limit(limit)
+            .lateral("tail")
+        )
+        query = (
+            select(jobs.c.id, tail.c.message)
+            .select_from(jobs.join(tail, true()))
+            .where(jobs.c.id.in_(job_ids))
+            .order_by(jobs.c.id, tail.c.seq)
+        )
+    else:
+        query = (
+            select(log_lines.c.job_id, log_lines.c.message)
+            .join(jobs, jobs.c.id == log_lines.c.job_id)
+            .where(jobs.c.id.in_(job_ids), log_lines.c.seq > jobs.c.last_seq - limit)
+            .order_by(log_lines.c.job_id, log_lines.c.seq)
+        )
+    for job_id, message in conn.execute(query):
+        tails[job_id].append(message)
+    return tails
 
 
 def tail_lines(conn: Connection, *, job_id: str, limit: int) -> list[LogLineRecord]:
@@ -55,11 +95,9 @@ class LogStore:
     async def tail_messages_many(
         self, *, job_ids: Sequence[str], limit: int
     ) -> dict[str, list[str]]:
-        def work(conn: Connection) -> dict[str, list[str]]:
-            # One indexed range read per job, all in one transaction (one snapshot).
-            return {job_id: tail_messages(conn, job_id=job_id, limit=limit) for job_id in job_ids}
-
-        return await self._db.read(work)
+        return await self._db.read(
+            lambda conn: tail_messages_many(conn, job_ids=job_ids, limit=limit)
+        )
 
     async def tail_lines(self, *, job_id: str, limit: int) -> list[LogLineRecord]:
         return await self._db.read(lambda conn: tail_lines(conn, job_id=job_id, limit=limit))

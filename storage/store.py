@@ -8,6 +8,7 @@ from storage.follow import FollowReads
 from storage.jobs import JobStore
 from storage.keys import KeyStore
 from storage.lifecycle import LifecycleStore
+from storage.listing import ListingStore
 from storage.logs import LogStore
 
 
@@ -23,3 +24,4 @@ class Store:
         self.keys = KeyStore(db)
         self.follow = FollowReads(db)
         self.lifecycle = LifecycleStore(db, self.publisher)
+        self.listing = ListingStore(db)
