@@ -16,6 +16,7 @@ from pathlib import Path
 
 import orjson
 
+from bench import extras
 from bench.dataset import Dataset, build_sync
 from bench.ingest import raw_sqlite_lines_per_second, store_level_lines_per_second
 from bench.load import LoadGenerator
@@ -49,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
         help="both servers write uvicorn access logs (default: neither does)",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--skip-reads", action="store_true", help="only the extra phases")
+    extras.add_arguments(parser)
     return parser
 
 
@@ -65,6 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
+    status = 0 if args.skip_reads else _run_reads(args, workdir)
+    failures = extras.run(args, workdir)
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    return 1 if (failures and args.strict) else status
+
+
+def _run_reads(args: argparse.Namespace, workdir: Path) -> int:
     size = {"jobs_count": 200, "big_lines": 100_000} if args.quick else {}
     data = build_sync(workdir, **size)
     load = LoadGenerator(use_wrk=not args.no_wrk)
