@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt bench demo lock clean
+.PHONY: install run test lint fmt bench demo lock clean audit-deps schema web browser
 
 install: $(STAMP)
 
@@ -14,7 +14,22 @@ $(STAMP): requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	touch $(STAMP)
 
-run: install
+# Browser assets (GraphiQL, React, graphql-ws) from the npm registry: `npm ci` installs exactly
+# web/package-lock.json and checks every package's integrity hash; the builds the pages load are
+# then copied to web/vendor/, which jobgraph serves itself (no CDN).
+WEB_STAMP := web/vendor/.installed
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json web/vendor.json web/copy-vendor.mjs
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	node web/copy-vendor.mjs
+	touch $@
+
+# Debian's Chromium for the browser tests (the test fixture also installs it when absent).
+browser:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+
+run: install web
 	$(BIN)/python app.py migrate
 	$(BIN)/python app.py bootstrap-key
 	$(BIN)/python app.py serve
@@ -28,8 +43,20 @@ fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install lint
+# graphql-http's GraphQL-over-HTTP audit suite (node), run by tests/test_http_audit.py.
+AUDIT := tests/audit
+audit-deps: $(AUDIT)/node_modules/.package-lock.json
+
+$(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package-lock.json
+	cd $(AUDIT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: install lint audit-deps web browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# schema.graphql (committed, for frontend codegen) from the running schema.
+schema: install
+	$(BIN)/python -m schema.sdl
 
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)

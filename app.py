@@ -18,6 +18,8 @@ from starlette.types import Receive, Scope, Send
 
 from live.pg_broker import PgBroker, new_broker
 from schema.build import build_schema
+from server.cors import cors_middleware
+from server.frontend import frontend_routes
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.metrics import Metrics, metrics_endpoint
@@ -34,7 +36,7 @@ log = logging.getLogger("jobgraph")
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings()
-    schema = build_schema()
+    schema = build_schema(settings)
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
     metrics = Metrics()  # per app: tests build many apps, none shares a registry
 
@@ -73,8 +75,10 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         *rest_routes(),  # the original REST endpoint: GET /status/{jobId}, POST /process
+        *frontend_routes(),
     ]
-    middleware = [Middleware(RequestContextMiddleware, metrics=metrics)]
+    # Outermost, so that every request (CORS preflights too) gets an id, a metric, a log line.
+    middleware = [Middleware(RequestContextMiddleware, metrics=metrics), *cors_middleware(settings)]
     application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
     application.state.metrics = metrics
     return application

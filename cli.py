@@ -31,6 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--workers", type=int)
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="one log line per request (default: JOBGRAPH_ACCESS_LOG, true)",
+    )
 
     commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
     commands.add_parser(
@@ -82,17 +88,20 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
     workers = args.workers or settings.workers
+    access_log = settings.access_log if args.access_log is None else args.access_log
     asyncio.run(_with_store(settings, _migrate_quietly))
     options: dict[str, Any] = {
         "host": host,
         "port": port,
         "workers": workers,
         "log_level": settings.log_level,
-        "log_config": log_config(settings),
-        # The app's middleware writes the access log, with the request id and duration.
+        "log_config": log_config(settings, access_log=access_log),
+        # The app's middleware writes the access log (request id, operation, duration) instead.
         "access_log": False,
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
+        # A WebSocket frame larger than this closes the connection (1009) before it is parsed.
+        "ws_max_size": settings.max_ws_message_bytes,
         # With --workers, the supervisor restarts a worker that does not answer its health
         # check in time; importing the app on a busy machine can take longer than the 5 s default.
         "timeout_worker_healthcheck": 30,

@@ -15,7 +15,7 @@ from domain.principal import Scope
 from domain.videos import Platform, VideoRef, parse_video
 from resolvers.arguments import parse_job_id, resolve_tail
 from schema.context import Context
-from storage.records import JobRecord
+from storage.records import JobRecord, JobSnapshot
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -33,8 +33,11 @@ class VideoFields(Protocol):
     def url(self) -> str | None: ...
 
 
-async def find_job(context: Context, *, id: str, tail: int | None) -> tuple[JobRecord, int]:
-    """The caller's job and the number of log lines to show, or an AppError.
+async def find_job(
+    context: Context, *, id: str, tail: int | None, items: bool = False, log_tail: bool = False
+) -> tuple[JobSnapshot, int]:
+    """The caller's job — with its items and last log lines when asked, read in one
+    snapshot — and the number of log lines to show; or an AppError.
 
     FORBIDDEN without ``read``; BAD_USER_INPUT for a tail outside 0..cap; ``InvalidJobId``
     for a malformed id; NOT_FOUND for an unknown job or another tenant's.
@@ -42,10 +45,15 @@ async def find_job(context: Context, *, id: str, tail: int | None) -> tuple[JobR
     principal = context.require(Scope.READ)
     limit = resolve_tail(tail, cap=context.settings.max_tail)
     job_id = parse_job_id(id)
-    record = await context.store.jobs.get_job(job_id=job_id, tenant=principal.tenant_filter)
-    if record is None:
+    snapshot = await context.store.jobs.get_job_snapshot(
+        job_id=job_id,
+        tenant=principal.tenant_filter,
+        items=items,
+        tail=limit if log_tail else None,
+    )
+    if snapshot is None:
         raise NotFound(f"no job with id {job_id}")
-    return record, limit
+    return snapshot, limit
 
 
 async def submit_job(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from domain.videos import VideoRef
 from resolvers import job_access
 from schema.context import Context
@@ -9,9 +11,17 @@ from schema.inputs import CreateJobInput
 from schema.types import Job
 
 
-async def job(context: Context, *, id: str, tail: int | None) -> Job:
-    record, limit = await job_access.find_job(context, id=id, tail=tail)
-    return Job.from_record(record, tail=limit)
+async def job(
+    context: Context, *, id: str, tail: int | None, selected: Collection[str] = ()
+) -> Job:
+    """``selected``: the Job fields the query asks for; items and logTail are then read with
+    the job in one transaction (resolvers.lookahead)."""
+    snapshot, limit = await job_access.find_job(
+        context, id=id, tail=tail, items="items" in selected, log_tail="logTail" in selected
+    )
+    return Job.from_record(
+        snapshot.job, tail=limit, items=snapshot.items, tail_messages=snapshot.tail
+    )
 
 
 async def create_job(context: Context, *, input: CreateJobInput) -> Job:

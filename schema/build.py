@@ -2,35 +2,60 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
+from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from schema.auth import ApiKeyAuth
+from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
+from schema.list_limit import ListLengthLimit
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
+from schema.rate_limit import RateLimit
 from schema.subscription import Subscription
+from schema.suggestions import strip_suggestions
+from settings import Settings
 
 
 class JobgraphSchema(strawberry.Schema):
+    hide_suggestions = False
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        if self.hide_suggestions:
+            strip_suggestions(errors)
         label_errors(errors)
 
 
-def build_schema(**_: Any) -> JobgraphSchema:
-    return JobgraphSchema(
+def build_schema(settings: Settings | None = None) -> JobgraphSchema:
+    production = settings is not None and settings.is_production
+    # Order matters: authentication wraps everything, so nothing runs without a key; the
+    # rate limit counts authenticated operations only.
+    extensions: list[type[SchemaExtension]] = [
+        ApiKeyAuth,
+        RateLimit,
+        DocumentLimits,
+        ListLengthLimit,
+        # After every extension that may refuse an operation up front: Strawberry does not
+        # unwind hooks entered before a refusing one, so refusals count in the HTTP metric.
+        OperationMetrics,
+        ParserCache,
+        ValidationCache,
+    ]
+    if production:
+        extensions.append(DisableIntrospection)
+    schema = JobgraphSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        # Order matters: authentication wraps everything, so nothing runs without a key.
-        # Metrics come after it: Strawberry does not unwind hooks entered before one that
-        # refuses, so refused requests are counted by the HTTP metric (status 401) instead.
-        extensions=[ApiKeyAuth, OperationMetrics, ParserCache, ValidationCache],
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=production),
     )
+    schema.hide_suggestions = production
+    return schema

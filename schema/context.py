@@ -11,6 +11,7 @@ from starlette.websockets import WebSocket
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal, Scope
+from domain.rate_limit import RateLimiter
 from resolvers.loaders import Loaders
 from settings import Settings
 from storage.store import Store
@@ -29,6 +30,8 @@ class Context:
     # Filled by Strawberry from the WebSocket ``connection_init`` payload.
     connection_params: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Shared by every request of one app (set by the view); None at the schema level: no limit.
+    rate_limiter: RateLimiter | None = None
 
     @classmethod
     def for_store(cls, store: Store, settings: Settings, **kwargs: Any) -> Context:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Self
 
 import strawberry
 
+from resolvers import log_pages
 from schema.context import Context
 from schema.enums import ItemStatus, JobStatus, Platform
+from storage.listing import LogPageRecord
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord
 
 Info = strawberry.Info[Context, None]
@@ -49,6 +52,20 @@ class LogLine:
         )
 
 
+@strawberry.type(description="A page of log lines, oldest first.")
+class LogPage:
+    lines: list[LogLine]
+    has_more: bool = strawberry.field(
+        description="More lines lie beyond this page in the direction it was read."
+    )
+
+    @classmethod
+    def from_record(cls, record: LogPageRecord) -> Self:
+        return cls(
+            lines=[LogLine.from_record(line) for line in record.lines], has_more=record.has_more
+        )
+
+
 @strawberry.type
 class ItemCounts:
     total: int
@@ -86,9 +103,19 @@ class Job:
     retryable: bool
     record: strawberry.Private[JobRecord]
     tail: strawberry.Private[int]
+    # Read with the job when the query asked for them (job(id)); else the loaders fetch them.
+    prefetched_items: strawberry.Private[list[ItemRecord] | None] = None
+    prefetched_tail: strawberry.Private[list[str] | None] = None
 
     @classmethod
-    def from_record(cls, record: JobRecord, *, tail: int) -> Self:
+    def from_record(
+        cls,
+        record: JobRecord,
+        *,
+        tail: int,
+        items: list[ItemRecord] | None = None,
+        tail_messages: list[str] | None = None,
+    ) -> Self:
         return cls(
             id=strawberry.ID(record.id),
             status=record.status,
@@ -104,22 +131,58 @@ class Job:
             retryable=record.status.retryable,
             record=record,
             tail=tail,
+            prefetched_items=items,
+            prefetched_tail=tail_messages,
         )
 
-    @strawberry.field(description="The job's videos, by position.")
-    async def items(self, info: Info) -> list[VideoItem]:
+    # items and logTail answer synchronously when job(id) read them with the job, and return
+    # an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given, and a field
+    # that is not a coroutine costs no task and no gather (see README, Performance).
+    @strawberry.field(description="The job's videos, by position.", graphql_type=list[VideoItem])
+    def items(self, info: Info) -> list[VideoItem] | Awaitable[list[VideoItem]]:
+        if self.prefetched_items is not None:
+            return [VideoItem.from_record(record) for record in self.prefetched_items]
+        return self._load_items(info)
+
+    async def _load_items(self, info: Info) -> list[VideoItem]:
         records = await info.context.loaders.items.load(self.record.id)
         return [VideoItem.from_record(record) for record in records]
 
-    @strawberry.field(description="The last `tail` log lines of job(id, tail), joined with \\n.")
-    async def log_tail(self, info: Info) -> str:
+    @strawberry.field(
+        description="The last `tail` log lines of job(id, tail), joined with \\n.",
+        graphql_type=str,
+    )
+    def log_tail(self, info: Info) -> str | Awaitable[str]:
         if self.tail <= 0 or self.record.last_seq == 0:
             return ""
-        return "\n".join(await info.context.loaders.log_tails.load((self.record.id, self.tail)))
+        if self.prefetched_tail is not None:
+            return "\n".join(self.prefetched_tail)
+        return self._load_log_tail(info)
+
+    async def _load_log_tail(self, info: Info) -> str:
+        messages = await info.context.loaders.log_tails.load((self.record.id, self.tail))
+        return "\n".join(messages)
 
     @strawberry.field(description="How many items are in each status.")
     async def item_counts(self, info: Info) -> ItemCounts:
         return ItemCounts.from_record(await info.context.loaders.item_counts.load(self.record.id))
+
+    @strawberry.field(
+        description="Log lines by seq: `first` lines after `after`, or `last` lines before "
+        "`before` (both directions; at most JOBGRAPH_MAX_TAIL a page)."
+    )
+    async def logs(
+        self,
+        info: Info,
+        after: int | None = None,
+        first: int | None = None,
+        before: int | None = None,
+        last: int | None = None,
+    ) -> LogPage:
+        page = await log_pages.logs(
+            info.context, job=self.record, after=after, first=first, before=before, last=last
+        )
+        return LogPage.from_record(page)
 
 
 @strawberry.type(description="What the calling API key is.")

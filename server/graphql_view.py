@@ -1,7 +1,9 @@
-"""Strawberry's ASGI view, adapted: typed context, orjson, JSON error bodies, WS auth."""
+"""Strawberry's ASGI view, adapted: typed context, orjson, JSON error bodies, WS auth, and
+GraphQL over HTTP as the spec says (media types, status codes, methods, limits, CSRF)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -9,10 +11,12 @@ from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
+from starlette.websockets import WebSocket, WebSocketDisconnect
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
@@ -26,18 +30,27 @@ from strawberry.types.execution import ExecutionResult, SubscriptionExecutionRes
 from strawberry.types.unset import UnsetType
 
 from domain.errors import AppError, Unauthenticated
+from domain.rate_limit import RateLimiter
 from schema.auth import authenticate
 from schema.context import Context
+from server import csrf
+from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
+from server.frontend import graphiql_page
+from server.negotiation import NotAcceptable, response_media_type, wants_html
 from server.responses import graphql_error_response
+from server.result_status import is_request_error, status_for
 from settings import Settings
 from storage.store import Store
 
-_BODY_TYPES = ("application/json", "application/graphql", "multipart/form-data", "multipart/mixed")
+_ALLOWED_METHODS = "GET, POST"
 
 
-def _supported_body(content_type: str | None) -> bool:
-    media_type = (content_type or "").split(";", 1)[0].strip().lower()
-    return media_type in _BODY_TYPES or media_type.endswith("+json")
+class _HTTPError(HTTPException):
+    """An HTTPException with response headers (Allow on 405)."""
+
+    def __init__(self, status_code: int, reason: str, headers: dict[str, str]) -> None:
+        super().__init__(status_code, reason)
+        self.headers = headers
 
 
 # Subscriptions over WebSocket (both subprotocols) and over plain HTTP as multipart/mixed.
@@ -57,37 +70,153 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
 
+class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
+    """Sends every WebSocket message as a text frame.
+
+    Strawberry sends bytes as binary frames, and our ``encode_json`` returns orjson's bytes;
+    graphql-ws clients in browsers (and the protocol) expect text and close on a binary frame.
+    """
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        try:
+            await self.ws.send_text(orjson.dumps(message).decode())
+        except WebSocketDisconnect as error:
+            raise WebSocketDisconnected from error
+
+
 class GraphQLView(GraphQL[Context, None]):
+    websocket_adapter_class = TextFrameWebSocketAdapter
     graphql_transport_ws_handler_class = _TransportWSHandler
 
     def __init__(self, *, store: Store | None, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("subscription_protocols", SUBSCRIPTION_PROTOCOLS)
+        kwargs.setdefault(
+            "max_subscriptions_per_connection", settings.max_subscriptions_per_connection
+        )
         super().__init__(**kwargs)
         self.store = store
         self.settings = settings
+        # One limiter per app (so per process): buckets outlive the per-operation extensions.
+        self.rate_limiter = RateLimiter(
+            rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
-        request = Request(scope=scope, receive=receive)
+        limit = self.settings.max_body_bytes
+        request = Request(scope=scope, receive=limited_receive(receive, limit))
+        media_type = "application/json"
         try:
-            if request.method == "POST" and not _supported_body(
-                request.headers.get("content-type")
-            ):
-                raise HTTPException(415, "Unsupported content type: send application/json")
+            media_type = self._check_request(request)
+            check_declared_length(scope, limit)
+            request.state.response_media_type = media_type
             response = await self.run(request)
+        except BodyTooLarge as error:
+            response = graphql_error_response(413, str(error), media_type=media_type)
         except HTTPException as error:
             # Strawberry answers these in text/plain; the contract wants a JSON GraphQL error.
-            response = graphql_error_response(error.status_code, error.reason)
+            headers = error.headers if isinstance(error, _HTTPError) else None
+            response = graphql_error_response(
+                error.status_code, error.reason, headers=headers, media_type=media_type
+            )
         await response(scope, receive, send)
+
+    def _check_request(self, request: Request) -> str:
+        """The response media type; raises for a method, Accept or Content-Type we refuse."""
+        method = request.method
+        if method not in ("GET", "POST"):
+            raise _HTTPError(405, f"method {method} is not allowed", {"Allow": _ALLOWED_METHODS})
+        accept = request.headers.get("accept")
+        if method == "GET" and wants_html(accept) and "query" not in request.query_params:
+            return "text/html"  # GraphiQL
+        try:
+            media_type = response_media_type(accept)
+        except NotAcceptable:
+            raise HTTPException(
+                406, "not acceptable: accept application/graphql-response+json or application/json"
+            ) from None
+        if method == "POST":
+            refusal = csrf.post_refusal(request.headers.get("content-type"))
+            if refusal is not None:
+                raise HTTPException(415, refusal)
+        return media_type
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        try:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        except HTTPException as error:
+            if isinstance(error.__cause__, InvalidOperationTypeError):
+                # GET is for queries only (the spec's 405): a mutation must be a POST.
+                raise _HTTPError(405, error.reason, {"Allow": "POST"}) from None
+            raise
+
+    def decode_json(self, data: str | bytes) -> object:
+        # orjson: invalid UTF-8 and over-deep nesting are JSONDecodeErrors too (so 400s).
+        return orjson.loads(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        parsed = super().parse_json(data)
+        if isinstance(parsed, list):
+            raise HTTPException(
+                400, "batching is not supported: send one operation (a JSON object) per request"
+            )
+        if not isinstance(parsed, dict):
+            raise HTTPException(400, "the request body must be a JSON object")
+        return parsed
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = getattr(request.state, "response_media_type", None)
+        return sub_response
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         if self.store is None:
             raise RuntimeError("the app's lifespan has not started")
-        return Context.for_store(self.store, self.settings, request=request, response=response)
+        if isinstance(response, Response):
+            request.state.sub_response = response
+        return Context.for_store(
+            self.store,
+            self.settings,
+            request=request,
+            response=response,
+            rate_limiter=self.rate_limiter,
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        sub_response: Response | None = getattr(request.state, "sub_response", None)
+        media_type = getattr(request.state, "response_media_type", "application/json")
+        status = status_for(result, media_type)
+        if status is not None and sub_response is not None:
+            sub_response.status_code = status
+        if is_request_error(result):
+            # Execution never started, so the response has no data entry at all.
+            data.pop("data", None)
+        return data
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type:
+            response.headers["content-type"] = sub_response.media_type
+        return response
 
     async def execute_operation(
         self,
@@ -113,6 +242,10 @@ class GraphQLView(GraphQL[Context, None]):
             root_value=root_value,
             sub_response=sub_response,
         )
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Strawberry's page loads GraphiQL from a CDN; ours is served by jobgraph itself.
+        return graphiql_page()
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)

@@ -79,7 +79,7 @@ def log_format(settings: Settings) -> str:
     return "json" if settings.is_production else "text"
 
 
-def log_config(settings: Settings) -> dict[str, Any]:
+def log_config(settings: Settings, *, access_log: bool = True) -> dict[str, Any]:
     formatter = JsonFormatter if log_format(settings) == "json" else TextFormatter
     level = settings.log_level.upper()
     handler = {
@@ -95,6 +95,12 @@ def log_config(settings: Settings) -> dict[str, Any]:
         "loggers": {
             "jobgraph": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            # One line per request; off (``--no-access-log``) it costs nothing per request.
+            "jobgraph.access": {
+                "handlers": ["default"],
+                "level": "INFO" if access_log else "WARNING",
+                "propagate": False,
+            },
             # Our middleware writes the access log (with request id and duration) instead.
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
         },

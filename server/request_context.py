@@ -97,17 +97,23 @@ class RequestContextMiddleware:
                 self.metrics.observe_http(
                     method=scope["method"], route=route, status=status, seconds=duration
                 )
-            access_log.info(
-                "%s %s %s",
-                scope.get("method", "WS"),
-                route,
-                status if scope["type"] == "http" else "closed",
-                extra={
-                    "method": scope.get("method", "WEBSOCKET"),
-                    "path": scope["path"],
-                    "status": status if scope["type"] == "http" else None,
-                    "duration_ms": round(duration * 1000, 3),
-                    "client": (scope.get("client") or ("", 0))[0],
-                },
-            )
+            if access_log.isEnabledFor(logging.INFO):
+                self._log_access(scope, route, status, duration)
             current_request.reset(token)
+
+    @staticmethod
+    def _log_access(scope: Scope, route: str, status: int, duration: float) -> None:
+        http = scope["type"] == "http"
+        access_log.info(
+            "%s %s %s",
+            scope.get("method", "WS"),
+            route,
+            status if http else "closed",
+            extra={
+                "method": scope.get("method", "WEBSOCKET"),
+                "path": scope["path"],
+                "status": status if http else None,
+                "duration_ms": round(duration * 1000, 3),
+                "client": (scope.get("client") or ("", 0))[0],
+            },
+        )

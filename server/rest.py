@@ -90,12 +90,10 @@ async def _job_status(request: Request, context: Context) -> Response:
     # The scope before the arguments, as GraphQL does: a key without `read` learns nothing.
     context.require(Scope.READ)
     tail = _tail_argument(request.query_params.get("tail"))
-    record, limit = await find_job(context, id=request.path_params["job_id"], tail=tail)
-    by_job = await context.store.jobs.get_items(job_ids=[record.id])
-    lines: list[str] = []
-    if limit > 0 and record.last_seq > 0:
-        lines = await context.store.logs.tail_messages(job_id=record.id, limit=limit)
-    return OrjsonResponse(status_body(record, by_job[record.id], lines))
+    snapshot, _ = await find_job(
+        context, id=request.path_params["job_id"], tail=tail, items=True, log_tail=True
+    )
+    return OrjsonResponse(status_body(snapshot.job, snapshot.items or [], snapshot.tail or []))
 
 
 def status_body(record: JobRecord, items: list[ItemRecord], lines: list[str]) -> dict[str, object]:

@@ -6,15 +6,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from domain.jobs import ItemStatus, JobStatus
 from domain.videos import Platform, VideoRef
 from live.events import EventPublisher, JobEvent
 from storage.coltypes import utcnow
+from storage.compiled import Query, utc
 from storage.database import Database
-from storage.records import ItemCountsRecord, ItemRecord, JobRecord
+from storage.logs import tail_messages
+from storage.records import ItemCountsRecord, ItemRecord, JobRecord, JobSnapshot
 from storage.tables import job_items, jobs
 
 JOB_COLUMNS = (
@@ -45,8 +47,11 @@ _ITEM_COLUMNS = (
 
 
 def job_from_row(row: Any) -> JobRecord:
+    # Works on processed rows and on raw SQLite rows (storage.compiled): timestamps may be text.
     values = list(row)
     values[2] = JobStatus(values[2])
+    for index in (5, 6, 7, 8, 11):
+        values[index] = utc(values[index])
     values[12] = bool(values[12])
     return JobRecord(*values)
 
@@ -56,16 +61,37 @@ def _item_from_row(row: Any) -> ItemRecord:
     return ItemRecord(job_id, position, Platform(platform), code, ItemStatus(status), error)
 
 
+# Built once: the job(id) hot path runs these on every request (see storage.compiled).
+_JOB_BY_ID = Query(select(*JOB_COLUMNS).where(jobs.c.id == bindparam("job_id")))
+_JOB_BY_ID_IN_TENANT = Query(
+    select(*JOB_COLUMNS).where(
+        jobs.c.id == bindparam("job_id"), jobs.c.tenant == bindparam("tenant")
+    )
+)
+_ITEMS_OF_JOB = Query(
+    select(*_ITEM_COLUMNS)
+    .where(job_items.c.job_id == bindparam("job_id"))
+    .order_by(job_items.c.position)
+)
+
+
 def select_job(conn: Connection, *, job_id: str, tenant: str | None) -> JobRecord | None:
-    query = select(*JOB_COLUMNS).where(jobs.c.id == job_id)
-    if tenant is not None:
-        query = query.where(jobs.c.tenant == tenant)
-    row = conn.execute(query).first()
+    if tenant is None:
+        row = _JOB_BY_ID.first(conn, {"job_id": job_id})
+    else:
+        row = _JOB_BY_ID_IN_TENANT.first(conn, {"job_id": job_id, "tenant": tenant})
     return job_from_row(row) if row is not None else None
 
 
 def select_items(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
     by_job: dict[str, list[ItemRecord]] = {job_id: [] for job_id in job_ids}
+    if len(by_job) == 1:
+        # One job (job(id)): a prebuilt statement instead of building an IN list.
+        (job_id,) = by_job
+        by_job[job_id] = [
+            _item_from_row(row) for row in _ITEMS_OF_JOB.rows(conn, {"job_id": job_id})
+        ]
+        return by_job
     query = (
         select(*_ITEM_COLUMNS)
         .where(job_items.c.job_id.in_(job_ids))
@@ -74,6 +100,21 @@ def select_items(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, list[
     for row in conn.execute(query):
         by_job[row[0]].append(_item_from_row(row))
     return by_job
+
+
+def select_job_snapshot(
+    conn: Connection, *, job_id: str, tenant: str | None, items: bool, tail: int | None
+) -> JobSnapshot | None:
+    """What job(id, tail) shows, in one transaction: one consistent snapshot (status, items and
+    log agree) for one unit of work instead of three. ``tail`` None: no log read."""
+    job = select_job(conn, job_id=job_id, tenant=tenant)
+    if job is None:
+        return None
+    return JobSnapshot(
+        job=job,
+        items=select_items(conn, job_ids=[job_id])[job_id] if items else None,
+        tail=tail_messages(conn, job_id=job_id, limit=tail) if tail is not None else None,
+    )
 
 
 def select_item_counts(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, ItemCountsRecord]:
@@ -157,6 +198,16 @@ class JobStore:
 
     async def get_job(self, *, job_id: str, tenant: str | None) -> JobRecord | None:
         return await self._db.read(lambda conn: select_job(conn, job_id=job_id, tenant=tenant))
+
+    async def get_job_snapshot(
+        self, *, job_id: str, tenant: str | None, items: bool, tail: int | None
+    ) -> JobSnapshot | None:
+        """The job plus, on request, its items and last ``tail`` messages: one read."""
+        return await self._db.read(
+            lambda conn: select_job_snapshot(
+                conn, job_id=job_id, tenant=tenant, items=items, tail=tail
+            )
+        )
 
     async def get_items(self, *, job_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
         return await self._db.read(lambda conn: select_items(conn, job_ids=job_ids))

@@ -9,10 +9,11 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from domain.principal import Principal, Scope
 from storage.coltypes import utcnow
+from storage.compiled import Query
 from storage.database import Database
 from storage.records import ApiKeyRecord
 from storage.tables import api_keys
@@ -43,6 +44,21 @@ _RECORD_COLUMNS = (
     api_keys.c.scopes,
     api_keys.c.created_at,
     api_keys.c.revoked_at,
+)
+
+
+# Every request runs this: built once, run on the raw cursor on SQLite (storage.compiled).
+# No cache in front of it: the read costs ~25 µs, and without a cache a revocation is
+# immediate in every process.
+_BY_HASH = Query(
+    select(
+        api_keys.c.id,
+        api_keys.c.name,
+        api_keys.c.tenant,
+        api_keys.c.scopes,
+        api_keys.c.key_hash,
+        api_keys.c.revoked_at,
+    ).where(api_keys.c.key_hash == bindparam("key_hash"))
 )
 
 
@@ -98,15 +114,7 @@ class KeyStore:
         if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
             return None
         digest = hash_key(presented)
-        query = select(
-            api_keys.c.id,
-            api_keys.c.name,
-            api_keys.c.tenant,
-            api_keys.c.scopes,
-            api_keys.c.key_hash,
-            api_keys.c.revoked_at,
-        ).where(api_keys.c.key_hash == digest)
-        row = await self._db.read(lambda conn: conn.execute(query).first())
+        row = await self._db.read(lambda conn: _BY_HASH.first(conn, {"key_hash": digest}))
         if row is None:
             return None
         key_id, name, tenant, scopes, stored_hash, revoked_at = row

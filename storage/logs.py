@@ -5,27 +5,70 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, true, update
+from sqlalchemy.dialects import sqlite
 
-from storage.coltypes import utcnow
+from storage.coltypes import UTCDateTime, sqlite_text, utcnow
+from storage.compiled import Query
 from storage.database import Database
 from storage.records import LogLineRecord
 from storage.tables import jobs, log_lines
+
+_TAIL_MESSAGES = Query(
+    select(log_lines.c.message)
+    .where(log_lines.c.job_id == bindparam("job_id"))
+    .order_by(log_lines.c.seq.desc())
+    .limit(bindparam("limit"))
+)
 
 
 def tail_messages(conn: Connection, *, job_id: str, limit: int) -> list[str]:
     """The last ``limit`` messages, oldest first: an index range scan from the end, O(limit)."""
     if limit <= 0:
         return []
-    query = (
-        select(log_lines.c.message)
-        .where(log_lines.c.job_id == job_id)
-        .order_by(log_lines.c.seq.desc())
-        .limit(limit)
-    )
-    messages = list(conn.execute(query).scalars())
+    messages = [row[0] for row in _TAIL_MESSAGES.rows(conn, {"job_id": job_id, "limit": limit})]
     messages.reverse()
     return messages
+
+
+def tail_messages_many(
+    conn: Connection, *, job_ids: Sequence[str], limit: int
+) -> dict[str, list[str]]:
+    """The last ``limit`` messages of each job, oldest first, in one statement.
+
+    Either way the statement looks each job up by primary key and then reads one (job_id, seq)
+    index range of at most ``limit`` entries: cost grows with the page, never with the log.
+    PostgreSQL gets a LATERAL subquery (``ORDER BY seq DESC LIMIT n`` per job). SQLite has no
+    LATERAL; there, because seqs are dense (1..last_seq, no gaps), a job's tail is exactly
+    ``seq > last_seq - limit``, which its planner reads as an index range per job.
+    """
+    tails: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
+    if limit <= 0 or not job_ids:
+        return tails
+    if conn.dialect.name == "postgresql":
+        tail = (
+            select(log_lines.c.seq, log_lines.c.message)
+            .where(log_lines.c.job_id == jobs.c.id)
+            .order_by(log_lines.c.seq.desc())
+            .limit(limit)
+            .lateral("tail")
+        )
+        query = (
+            select(jobs.c.id, tail.c.message)
+            .select_from(jobs.join(tail, true()))
+            .where(jobs.c.id.in_(job_ids))
+            .order_by(jobs.c.id, tail.c.seq)
+        )
+    else:
+        query = (
+            select(log_lines.c.job_id, log_lines.c.message)
+            .join(jobs, jobs.c.id == log_lines.c.job_id)
+            .where(jobs.c.id.in_(job_ids), log_lines.c.seq > jobs.c.last_seq - limit)
+            .order_by(log_lines.c.job_id, log_lines.c.seq)
+        )
+    for job_id, message in conn.execute(query):
+        tails[job_id].append(message)
+    return tails
 
 
 def tail_lines(conn: Connection, *, job_id: str, limit: int) -> list[LogLineRecord]:
@@ -52,14 +95,37 @@ class LogStore:
     async def tail_messages_many(
         self, *, job_ids: Sequence[str], limit: int
     ) -> dict[str, list[str]]:
-        def work(conn: Connection) -> dict[str, list[str]]:
-            # One indexed range read per job, all in one transaction (one snapshot).
-            return {job_id: tail_messages(conn, job_id=job_id, limit=limit) for job_id in job_ids}
-
-        return await self._db.read(work)
+        return await self._db.read(
+            lambda conn: tail_messages_many(conn, job_ids=job_ids, limit=limit)
+        )
 
     async def tail_lines(self, *, job_id: str, limit: int) -> list[LogLineRecord]:
         return await self._db.read(lambda conn: tail_lines(conn, job_id=job_id, limit=limit))
+
+
+_INSERT_LINE_SQL = str(
+    insert(log_lines)
+    .values(
+        job_id=bindparam("job_id"),
+        seq=bindparam("seq"),
+        timestamp=bindparam("timestamp"),
+        level=bindparam("level"),
+        message=bindparam("message"),
+    )
+    .compile(dialect=sqlite.dialect())
+)
+
+
+# Built once (building an UPDATE costs more than running it); bound per batch.
+_RESERVE = (
+    update(jobs)
+    .where(jobs.c.id == bindparam("reserve_job_id"))
+    .values(
+        last_seq=jobs.c.last_seq + bindparam("reserve_count"),
+        updated_at=bindparam("reserve_now", type_=UTCDateTime()),
+    )
+    .returning(jobs.c.last_seq)
+)
 
 
 def append_lines(
@@ -72,17 +138,24 @@ def append_lines(
     and a batch that fails rolls back its reservation with it — no gap, no duplicate.
     """
     count = len(lines)
-    reserve = (
-        update(jobs)
-        .where(jobs.c.id == job_id)
-        .values(last_seq=jobs.c.last_seq + count, updated_at=utcnow())
-        .returning(jobs.c.last_seq)
-    )
-    last_seq = conn.execute(reserve).scalar_one_or_none()
+    params = {"reserve_job_id": job_id, "reserve_count": count, "reserve_now": utcnow()}
+    last_seq = conn.execute(_RESERVE, params).scalar_one_or_none()
     if last_seq is None:
         return None
     first_seq = last_seq - count + 1
-    if count:
+    if count and conn.dialect.name == "sqlite":
+        # SQLAlchemy's executemany builds a parameter dict per row; the sqlite3 cursor takes
+        # tuples: ~3x the lines/s for a 500-line batch (README, Performance).
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        rows = []
+        last_ts, text = None, ""
+        for offset, (ts, level, message) in enumerate(lines):
+            if ts is not last_ts:  # a batch stamped by the server shares one datetime
+                last_ts, text = ts, sqlite_text(ts)
+            rows.append((job_id, first_seq + offset, text, level, message))
+        driver.executemany(_INSERT_LINE_SQL, rows)
+    elif count:
         conn.execute(
             insert(log_lines),
             [

@@ -77,3 +77,12 @@ class HeartbeatRecord:
 
     cancel_requested: bool
     lease_expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobSnapshot:
+    """A job with its items and log tail, read in one transaction; None where not asked for."""
+
+    job: JobRecord
+    items: list[ItemRecord] | None
+    tail: list[str] | None

@@ -8,6 +8,7 @@ from storage.follow import FollowReads
 from storage.jobs import JobStore
 from storage.keys import KeyStore
 from storage.lifecycle import LifecycleStore
+from storage.listing import ListingStore
 from storage.logs import LogStore
 from storage.retention import RetentionStore
 
@@ -25,3 +26,4 @@ class Store:
         self.follow = FollowReads(db)
         self.lifecycle = LifecycleStore(db, self.publisher)
         self.retention = RetentionStore(db)
+        self.listing = ListingStore(db)

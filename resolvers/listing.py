@@ -1,0 +1,64 @@
+"""The resolver of ``jobs(filter, first, after, tail)``: a keyset page of the caller's jobs."""
+
+from __future__ import annotations
+
+from domain.cursors import JobCursor
+from domain.errors import BadUserInput
+from domain.principal import Scope
+from resolvers.arguments import resolve_tail
+from schema.context import Context
+from schema.listing import JobConnection, JobEdge, JobFilter, PageInfo
+from schema.types import Job
+from storage.listing import JobListFilter
+from storage.records import JobRecord
+
+
+async def jobs(
+    context: Context, *, filter: JobFilter | None, first: int, after: str | None, tail: int | None
+) -> JobConnection:
+    principal = context.require(Scope.READ)
+    cap = context.settings.max_page_size
+    if not 1 <= first <= cap:
+        raise BadUserInput(f"first must be between 1 and {cap}; got {first}")
+    limit = resolve_tail(tail, cap=context.settings.max_tail)
+    cursor = JobCursor.decode(after) if after is not None else None
+    spec = JobListFilter(tenant=principal.tenant_filter)
+    if filter is not None:
+        if (
+            filter.created_after is not None
+            and filter.created_before is not None
+            and filter.created_after >= filter.created_before
+        ):
+            raise BadUserInput("createdAfter must be earlier than createdBefore")
+        for name, value in (
+            ("createdAfter", filter.created_after),
+            ("createdBefore", filter.created_before),
+        ):
+            if value is not None and value.tzinfo is None:
+                raise BadUserInput(f"{name} needs a time zone (e.g. 2025-01-01T00:00:00Z)")
+        spec = JobListFilter(
+            tenant=principal.tenant_filter,
+            statuses=tuple(filter.statuses or ()),
+            platform=filter.platform,
+            created_after=filter.created_after,
+            created_before=filter.created_before,
+        )
+    page = await context.store.listing.job_page(spec=spec, first=first, after=cursor)
+    edges = [
+        JobEdge(cursor=_cursor(record), node=Job.from_record(record, tail=limit))
+        for record in page.jobs
+    ]
+    return JobConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=cursor is not None,
+            start_cursor=edges[0].cursor if edges else None,
+            end_cursor=edges[-1].cursor if edges else None,
+        ),
+        total_count=page.total_count,
+    )
+
+
+def _cursor(record: JobRecord) -> str:
+    return JobCursor(created_at=record.created_at, id=record.id).encode()

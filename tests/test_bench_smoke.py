@@ -1,0 +1,56 @@
+"""`make bench`'s harness on a tiny dataset: the floor and jobgraph answer the same JSON, the
+load generator drives both, the tables print. No timing assertions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.dataset import build
+from bench.load import LoadGenerator
+from bench.queries import SchemaShape, job_body, jobs_query
+from bench.report import Series, Target, print_series, print_targets
+from bench.servers import start_floor, start_jobgraph
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_floor_and_jobgraph_agree_and_take_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = await build(tmp_path, jobs_count=3, lines=5, big_lines=300, batch=100, quiet=True)
+    floor = start_floor(tmp_path / "bench.db", tmp_path, access_log=False)
+    jobgraph = start_jobgraph(data.database_url, tmp_path, [])
+    try:
+        for server in (floor, jobgraph):
+            server.wait_ready(job_body(data.small_job_ids[0]), data.key)
+        for job_id in (data.small_job_ids[1], data.big_job_id):
+            answers = [s.post(job_body(job_id), data.key).json() for s in (floor, jobgraph)]
+            assert "errors" not in answers[1]
+            assert answers[0] == answers[1]
+        big = floor.post(job_body(data.big_job_id), data.key).json()["data"]["job"]
+        assert len(big["logTail"].split("\n")) == 100
+        assert floor.post(job_body(data.big_job_id), "jg_wrong").status_code == 401
+
+        shape = SchemaShape(jobgraph.post(SchemaShape.introspection_body(), data.key).json())
+        assert {"job"} <= set(shape.query)
+        query, _ = jobs_query(shape)
+        assert query.startswith("{ jobs(first: 50")
+
+        # The asyncio generator (no wrk needed here): requests flow, none fail.
+        load = LoadGenerator(use_wrk=False)
+        bodies = [job_body(job_id) for job_id in data.small_job_ids]
+        series = Series("job(id, tail: 100)", "jobgraph")
+        series.results.append(load.run(jobgraph.port, bodies, data.key, connections=2, seconds=1))
+        assert series.results[0].requests > 0 and series.errors == 0
+        assert floor.peak_rss_mb() > 0 and jobgraph.peak_rss_mb() > 0
+    finally:
+        floor.stop()
+        jobgraph.stop()
+
+    print_series([series])
+    print_targets([Target("ratio", ">= 0.25", 0.3, 0.25, "0.30"), Target("x", "-", None, 1, "")])
+    printed = capsys.readouterr().out
+    assert "| job(id, tail: 100) | jobgraph |" in printed
+    assert "| ratio | >= 0.25 | 0.30 | PASS |" in printed and "SKIP" in printed

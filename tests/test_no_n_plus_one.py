@@ -1,0 +1,93 @@
+"""A page of jobs costs a fixed number of SQL statements, and the batched tail read is indexed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Connection, event, text
+
+from storage.logs import tail_messages_many
+from storage.store import Store
+from tests.conftest import GraphQLRunner
+from tests.factories import make_job
+
+PAGE = """query Page($first: Int) { jobs(first: $first, tail: 3) { totalCount edges { node {
+  id items { code } logTail itemCounts { total } } } } }"""
+
+
+@contextmanager
+def counting(store: Store) -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    engine = store.db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def test_statement_count_does_not_depend_on_page_size(
+    gql: GraphQLRunner, store: Store
+) -> None:
+    for _ in range(50):
+        await make_job(store, items=2, lines=4)
+    counts = {}
+    for first in (5, 50):
+        with counting(store) as statements:
+            result = await gql(PAGE, {"first": first})
+        assert result.errors is None, result.errors
+        edges = result.data["jobs"]["edges"]
+        assert len(edges) == first
+        assert all(e["node"]["logTail"] == "line 2\nline 3\nline 4" for e in edges)
+        assert all(e["node"]["itemCounts"]["total"] == 2 for e in edges)
+        assert all(len(e["node"]["items"]) == 2 for e in edges)
+        counts[first] = [
+            s
+            for s in statements
+            if not s.strip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
+        ]
+    assert len(counts[5]) == len(counts[50]), (counts[5], counts[50])
+    # count + page + items + item counts + log tails
+    assert len(counts[50]) == 5, counts[50]
+
+
+def _plan(conn: Connection, job_ids: list[str]) -> str:
+    captured: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        captured.append((statement, parameters))
+
+    event.listen(conn, "before_cursor_execute", record)
+    tail_messages_many(conn, job_ids=job_ids, limit=100)
+    event.remove(conn, "before_cursor_execute", record)
+    statement, parameters = captured[-1]
+    if conn.dialect.name == "sqlite":
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+        return "\n".join(str(row[-1]) for row in rows)
+    conn.execute(text("ANALYZE log_lines"))
+    conn.execute(text("ANALYZE jobs"))
+    rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    return "\n".join(str(row[0]) for row in rows)
+
+
+async def test_batched_tail_is_one_indexed_statement(store: Store) -> None:
+    big = [await make_job(store, lines=20_000, batch=20_000) for _ in range(3)]
+    small = [await make_job(store, lines=5) for _ in range(20)]
+    job_ids = [job.id for job in big + small]
+    plan = await store.db.read(lambda conn: _plan(conn, job_ids))
+    if store.db.is_sqlite:
+        assert "SEARCH log_lines USING" in plan and "seq>" in plan, plan
+        assert "SCAN log_lines" not in plan, plan
+    else:
+        # One LIMITed backward range per job on the primary key.
+        assert "Index Scan Backward using log_lines_pkey" in plan and "Limit" in plan, plan
+        assert "Seq Scan on log_lines" not in plan, plan
+    tails = await store.logs.tail_messages_many(job_ids=job_ids, limit=2)
+    assert tails[big[0].id] == ["line 19999", "line 20000"]
+    assert tails[small[-1].id] == ["line 4", "line 5"]
