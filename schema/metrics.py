@@ -22,8 +22,9 @@ log = logging.getLogger("jobgraph.graphql")
 _NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,63}")
 
 
-def sane_name(name: str) -> str:
-    return name if _NAME.fullmatch(name) else "invalid"
+def sane_name(name: object) -> str:
+    # operationName comes from the request body as is: it may be any JSON value.
+    return name if isinstance(name, str) and _NAME.fullmatch(name) else "invalid"
 
 
 def error_code(error: GraphQLError) -> str:

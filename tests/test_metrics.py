@@ -118,3 +118,16 @@ async def test_routes_are_labelled_by_template(http: httpx.AsyncClient, app_stor
         if name == "jobgraph_http_request_seconds_count" and dict(labels)["method"] == "GET"
     }
     assert counts["/status/{job_id:path}"] == 2  # one series, not one per job id
+
+
+async def test_odd_operation_names_are_labelled_invalid(
+    http: httpx.AsyncClient, app_store: Store
+) -> None:
+    key = await make_key(app_store)
+    for name in ({"a": 1}, ["x"], "not a name!"):
+        body = {"query": "query Me { me { tenant } }", "operationName": name}
+        response = await http.post("/graphql", json=body, headers={"X-API-Key": key})
+        assert response.json()["errors"][0]["extensions"]["code"] != "INTERNAL_SERVER_ERROR"
+    text = (await http.get("/metrics")).text
+    names = {dict(labels).get("operation_name") for (_, labels) in samples(text)}
+    assert "invalid" in names and "not a name!" not in names
