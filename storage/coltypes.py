@@ -36,12 +36,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            return datetime.fromisoformat(value)
-        assert isinstance(value, datetime)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return utc_from_stored(value)
+
+
+def utc_from_stored(value: Any) -> datetime | None:
+    """A stored timestamp (SQLite's ISO 8601 text, or a driver datetime) as an aware UTC one."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def sqlite_text(value: datetime) -> str:

@@ -21,12 +21,13 @@ statements a request runs every time are built once here from the SQLModel table
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.sql import Select
+
+from storage.coltypes import utc_from_stored
 
 
 class Query:
@@ -61,11 +62,5 @@ class Query:
         return rows[0] if rows else None
 
 
-def utc(value: Any) -> datetime | None:
-    """A raw SQLite timestamp (ISO 8601 text) or a driver datetime, as an aware UTC datetime."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value)
-    assert isinstance(value, datetime)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+# Raw rows from the hot statements carry the stored form; records get aware UTC datetimes.
+utc = utc_from_stored
