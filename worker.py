@@ -85,17 +85,11 @@ class GraphQLClient:
         return data
 
 
-class JobLog:
-    """The ``log`` a processor gets: ``log("msg")``, ``log.warning("msg")``; sent in batches."""
-
-    def __init__(self, client: GraphQLClient, job_id: str, worker_id: str, batch: int) -> None:
-        self._client, self._job_id, self._worker_id, self._batch = client, job_id, worker_id, batch
-        self._pending: list[dict[str, str]] = []
-        self._lock = asyncio.Lock()
+class LogLevels:
+    """``log.info(...)``, ``log.warning(...)``… for any ``log(message, level)`` callable."""
 
     def __call__(self, message: str, level: str = "INFO") -> None:
-        stamp = datetime.now(UTC).isoformat()
-        self._pending.append({"message": message, "level": level, "timestamp": stamp})
+        raise NotImplementedError
 
     def debug(self, message: str) -> None:
         self(message, "DEBUG")
@@ -108,6 +102,19 @@ class JobLog:
 
     def error(self, message: str) -> None:
         self(message, "ERROR")
+
+
+class JobLog(LogLevels):
+    """The ``log`` a processor gets: ``log("msg")``, ``log.warning("msg")``; sent in batches."""
+
+    def __init__(self, client: GraphQLClient, job_id: str, worker_id: str, batch: int) -> None:
+        self._client, self._job_id, self._worker_id, self._batch = client, job_id, worker_id, batch
+        self._pending: list[dict[str, str]] = []
+        self._lock = asyncio.Lock()
+
+    def __call__(self, message: str, level: str = "INFO") -> None:
+        stamp = datetime.now(UTC).isoformat()
+        self._pending.append({"message": message, "level": level, "timestamp": stamp})
 
     async def flush(self) -> None:
         # One flush at a time keeps batches, and so seqs, in the order the lines were logged.

@@ -5,24 +5,17 @@ from __future__ import annotations
 import pytest
 
 from demo import FLAKY_CODE, SimulatedExtractor
-from worker import WorkItem
+from worker import LogLevels, WorkItem
 
 
-class Lines:
+class Lines(LogLevels):
+    """A processor's ``log`` that keeps the lines instead of sending them."""
+
     def __init__(self) -> None:
         self.lines: list[tuple[str, str]] = []
 
     def __call__(self, message: str, level: str = "INFO") -> None:
         self.lines.append((level, message))
-
-    def debug(self, message: str) -> None:
-        self(message, "DEBUG")
-
-    def info(self, message: str) -> None:
-        self(message, "INFO")
-
-    def warning(self, message: str) -> None:
-        self(message, "WARNING")
 
 
 async def test_simulated_extraction_logs_its_steps() -> None:
