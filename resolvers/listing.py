@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from domain.cursors import JobCursor
 from domain.errors import BadUserInput
 from domain.principal import Scope
@@ -14,8 +16,18 @@ from storage.records import JobRecord
 
 
 async def jobs(
-    context: Context, *, filter: JobFilter | None, first: int, after: str | None, tail: int | None
+    context: Context,
+    *,
+    filter: JobFilter | None,
+    first: int,
+    after: str | None,
+    tail: int | None,
+    selected: Collection[str] = ("totalCount",),
+    node_selected: Collection[str] = (),
 ) -> JobConnection:
+    """``selected``: the connection fields the query asks for; ``node_selected``: the Job
+    fields under ``edges { node }``. Items and log tails asked for there are read with the
+    page (resolvers.lookahead); the total only when ``totalCount`` is selected."""
     principal = context.require(Scope.READ)
     cap = context.settings.max_page_size
     if not 1 <= first <= cap:
@@ -43,9 +55,22 @@ async def jobs(
             created_after=filter.created_after,
             created_before=filter.created_before,
         )
-    page = await context.store.listing.job_page(spec=spec, first=first, after=cursor)
+    page = await context.store.listing.job_page(
+        spec=spec,
+        first=first,
+        after=cursor,
+        count="totalCount" in selected,
+        items="items" in node_selected,
+        tail=limit if "logTail" in node_selected else None,
+    )
+    items, tails = page.items or {}, page.tails or {}
     edges = [
-        JobEdge(cursor=_cursor(record), node=Job.from_record(record, tail=limit))
+        JobEdge(
+            cursor=_cursor(record),
+            node=Job.from_record(
+                record, tail=limit, items=items.get(record.id), tail_messages=tails.get(record.id)
+            ),
+        )
         for record in page.jobs
     ]
     return JobConnection(
@@ -56,7 +81,8 @@ async def jobs(
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
-        total_count=page.total_count,
+        # Not selected: never shown, so the scan behind it was skipped.
+        total_count=page.total_count if page.total_count is not None else 0,
     )
 
 

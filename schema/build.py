@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 from schema.auth import ApiKeyAuth
 from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
+from schema.execution import LeafFastPathExecutionContext
 from schema.list_limit import ListLengthLimit
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
@@ -56,6 +57,7 @@ def build_schema(settings: Settings | None = None) -> JobgraphSchema:
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
+        execution_context_class=LeafFastPathExecutionContext,
     )
     schema.hide_suggestions = production
     return schema

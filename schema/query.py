@@ -31,7 +31,13 @@ class Query:
         tail: int | None = None,
     ) -> JobConnection:
         return await listing_resolvers.jobs(
-            info.context, filter=filter, first=first, after=after, tail=tail
+            info.context,
+            filter=filter,
+            first=first,
+            after=after,
+            tail=tail,
+            selected=selected_names(info._raw_info),
+            node_selected=selected_names(info._raw_info, ("edges", "node")),
         )
 
     @strawberry.field(description="The calling API key's name, tenant and scopes.")

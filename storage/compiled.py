@@ -20,7 +20,7 @@ statements a request runs every time are built once here from the SQLModel table
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -31,28 +31,48 @@ from storage.coltypes import utc_from_stored
 
 
 class Query:
-    """A prebuilt Core SELECT whose bind parameters are named with ``bindparam``."""
+    """A prebuilt Core SELECT whose bind parameters are named with ``bindparam``.
+
+    Parameters take the values the statement's types expect (datetimes, not their stored
+    text): on SQLite the types' bind processors run here, as SQLAlchemy would run them. An
+    ``expanding`` parameter (``column.in_(bindparam("ids", expanding=True))``, IN only) takes
+    a sequence; the SQL for each combination of lengths is made once.
+    """
 
     def __init__(self, statement: Select[Any]) -> None:
         self.statement = statement
         self._sqlite: tuple[str, tuple[str, ...]] | None = None
         self._fixed: dict[str, Any] = {}
+        self._processors: dict[str, Callable[[Any], Any]] = {}
+        self._expanding: tuple[str, ...] = ()
+        self._expanded: dict[tuple[int, ...], str] = {}
 
     def sqlite_sql(self) -> tuple[str, tuple[str, ...]]:
         if self._sqlite is None:
             compiled = self.statement.compile(dialect=sqlite.dialect())
             # Values SQLAlchemy bound itself (e.g. the OFFSET 0 SQLite adds to a bound LIMIT).
             self._fixed = {k: v for k, v in compiled.params.items() if v is not None}
-            self._sqlite = (str(compiled), tuple(compiled.positiontup or ()))
+            names = tuple(compiled.positiontup or ())
+            dialect = compiled.dialect
+            for name in names:
+                process = compiled.binds[name].type.bind_processor(dialect)
+                if process is not None:
+                    self._processors[name] = process
+            self._expanding = tuple(
+                dict.fromkeys(name for name in names if compiled.binds[name].expanding)
+            )
+            self._sqlite = (str(compiled), names)
         return self._sqlite
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         if conn.dialect.name == "sqlite":
-            sql, names = self.sqlite_sql()
             driver = conn.connection.driver_connection
             assert driver is not None
-            fixed = self._fixed
-            values = [params[name] if name in params else fixed[name] for name in names]
+            sql, values = self._sqlite_statement(params)
+            if conn._has_events or conn.engine._has_events:
+                # Someone listens to SQLAlchemy's statement events (tracing, tests counting
+                # statements): run it where they can see it, at SQLAlchemy's usual cost.
+                return conn.exec_driver_sql(sql, tuple(values)).all()
             rows: Sequence[Sequence[Any]] = driver.execute(sql, values).fetchall()
             return rows
         return conn.execute(self.statement, dict(params)).all()
@@ -60,6 +80,32 @@ class Query:
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
         rows = self.rows(conn, params)
         return rows[0] if rows else None
+
+    def _sqlite_statement(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        sql, names = self.sqlite_sql()
+        fixed, processors = self._fixed, self._processors
+        values: list[Any] = []
+        for name in names:
+            value = params[name] if name in params else fixed[name]
+            process = processors.get(name)
+            if name in self._expanding:
+                values.extend(map(process, value) if process else value)
+            else:
+                values.append(process(value) if process else value)
+        if self._expanding:
+            sql = self._expand(sql, tuple(len(params[name]) for name in self._expanding))
+        return sql, values
+
+    def _expand(self, sql: str, lengths: tuple[int, ...]) -> str:
+        text = self._expanded.get(lengths)
+        if text is None:
+            text = sql
+            for name, length in zip(self._expanding, lengths, strict=True):
+                # IN (NULL) matches nothing, as SQLAlchemy's own rendering of an empty IN.
+                placeholders = ", ".join("?" * length) or "NULL"
+                text = text.replace(f"__[POSTCOMPILE_{name}]", placeholders)
+            self._expanded[lengths] = text
+        return text
 
 
 # Raw rows from the hot statements carry the stored form; records get aware UTC datetimes.

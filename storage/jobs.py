@@ -73,6 +73,11 @@ _ITEMS_OF_JOB = Query(
     .where(job_items.c.job_id == bindparam("job_id"))
     .order_by(job_items.c.position)
 )
+_ITEMS_OF_JOBS = Query(
+    select(*_ITEM_COLUMNS)
+    .where(job_items.c.job_id.in_(bindparam("job_ids", expanding=True)))
+    .order_by(job_items.c.job_id, job_items.c.position)
+)
 
 
 def select_job(conn: Connection, *, job_id: str, tenant: str | None) -> JobRecord | None:
@@ -86,19 +91,14 @@ def select_job(conn: Connection, *, job_id: str, tenant: str | None) -> JobRecor
 def select_items(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
     by_job: dict[str, list[ItemRecord]] = {job_id: [] for job_id in job_ids}
     if len(by_job) == 1:
-        # One job (job(id)): a prebuilt statement instead of building an IN list.
+        # One job (job(id)): the statement without an IN list.
         (job_id,) = by_job
         by_job[job_id] = [
             _item_from_row(row) for row in _ITEMS_OF_JOB.rows(conn, {"job_id": job_id})
         ]
-        return by_job
-    query = (
-        select(*_ITEM_COLUMNS)
-        .where(job_items.c.job_id.in_(job_ids))
-        .order_by(job_items.c.job_id, job_items.c.position)
-    )
-    for row in conn.execute(query):
-        by_job[row[0]].append(_item_from_row(row))
+    elif by_job:
+        for row in _ITEMS_OF_JOBS.rows(conn, {"job_ids": list(by_job)}):
+            by_job[row[0]].append(_item_from_row(row))
     return by_job
 
 

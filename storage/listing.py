@@ -10,16 +10,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, or_, select
 
 from domain.cursors import JobCursor
 from domain.jobs import JobStatus
 from domain.videos import Platform
+from storage.compiled import Query
 from storage.database import Database
-from storage.jobs import JOB_COLUMNS, job_from_row
-from storage.records import JobRecord, LogLineRecord
+from storage.jobs import JOB_COLUMNS, job_from_row, select_items
+from storage.logs import tail_messages_many
+from storage.records import ItemRecord, JobRecord, LogLineRecord
 from storage.tables import job_items, jobs, log_lines
 
 
@@ -36,9 +39,14 @@ class JobListFilter:
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
+    """A page of jobs and, when asked for, what the page shows of each: all read in one
+    snapshot, so a job's status, items and log tail agree with each other and with the count."""
+
     jobs: list[JobRecord]
     has_next_page: bool
-    total_count: int
+    total_count: int | None  # None: not asked for
+    items: dict[str, list[ItemRecord]] | None = None  # by job id
+    tails: dict[str, list[str]] | None = None  # by job id, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,47 +55,101 @@ class LogPageRecord:
     has_more: bool = False
 
 
-def _conditions(spec: JobListFilter) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """Which conditions a page's statements carry: one pair of statements per shape, built
+    once (storage.compiled), whatever values the filter holds."""
+
+    tenant: bool
+    statuses: bool
+    platform: bool
+    created_after: bool
+    created_before: bool
+    cursor: bool
+
+
+@cache
+def _page_queries(shape: _Shape) -> tuple[Query, Query]:
+    """The count and the page statements for one shape of filter."""
     conditions: list[ColumnElement[bool]] = []
-    if spec.tenant is not None:
-        conditions.append(jobs.c.tenant == spec.tenant)
-    if spec.statuses:
-        conditions.append(jobs.c.status.in_([status.value for status in spec.statuses]))
-    if spec.platform is not None:
+    if shape.tenant:
+        conditions.append(jobs.c.tenant == bindparam("tenant"))
+    if shape.statuses:
+        conditions.append(jobs.c.status.in_(bindparam("statuses", expanding=True)))
+    if shape.platform:
         conditions.append(
             exists().where(
-                job_items.c.job_id == jobs.c.id, job_items.c.platform == spec.platform.value
+                job_items.c.job_id == jobs.c.id, job_items.c.platform == bindparam("platform")
             )
         )
-    if spec.created_after is not None:
-        conditions.append(jobs.c.created_at >= spec.created_after)
-    if spec.created_before is not None:
-        conditions.append(jobs.c.created_at < spec.created_before)
-    return conditions
-
-
-def select_job_page(
-    conn: Connection, *, spec: JobListFilter, first: int, after: JobCursor | None
-) -> JobPage:
-    conditions = _conditions(spec)
-    total = conn.execute(select(func.count()).select_from(jobs).where(*conditions)).scalar_one()
-    if after is not None:
+    if shape.created_after:
+        conditions.append(jobs.c.created_at >= bindparam("created_after"))
+    if shape.created_before:
+        conditions.append(jobs.c.created_at < bindparam("created_before"))
+    count = Query(select(func.count()).select_from(jobs).where(*conditions))
+    if shape.cursor:
         # Spelled out rather than as a row-value comparison: both planners turn this into an
         # index range on (tenant, created_at, id).
         conditions.append(
             or_(
-                jobs.c.created_at < after.created_at,
-                and_(jobs.c.created_at == after.created_at, jobs.c.id < after.id),
+                jobs.c.created_at < bindparam("cursor_created_at"),
+                and_(
+                    jobs.c.created_at == bindparam("cursor_created_at"),
+                    jobs.c.id < bindparam("cursor_id"),
+                ),
             )
         )
-    query = (
+    page = Query(
         select(*JOB_COLUMNS)
         .where(*conditions)
         .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
-        .limit(first + 1)  # one more than asked tells whether there is a next page
+        .limit(bindparam("limit"))
     )
-    rows = [job_from_row(row) for row in conn.execute(query)]
-    return JobPage(jobs=rows[:first], has_next_page=len(rows) > first, total_count=int(total))
+    return count, page
+
+
+def select_job_page(
+    conn: Connection,
+    *,
+    spec: JobListFilter,
+    first: int,
+    after: JobCursor | None,
+    count: bool = True,
+    items: bool = False,
+    tail: int | None = None,
+) -> JobPage:
+    """``count``, ``items`` and ``tail`` (None: no log read) say what the page must carry; a
+    count over a large tenant costs a scan, so it is read only when the query selects it."""
+    shape = _Shape(
+        tenant=spec.tenant is not None,
+        statuses=bool(spec.statuses),
+        platform=spec.platform is not None,
+        created_after=spec.created_after is not None,
+        created_before=spec.created_before is not None,
+        cursor=after is not None,
+    )
+    params: dict[str, Any] = {
+        "tenant": spec.tenant,
+        "statuses": sorted({status.value for status in spec.statuses}),
+        "platform": spec.platform.value if spec.platform is not None else None,
+        "created_after": spec.created_after,
+        "created_before": spec.created_before,
+        "cursor_created_at": after.created_at if after is not None else None,
+        "cursor_id": after.id if after is not None else None,
+        "limit": first + 1,  # one more than asked tells whether there is a next page
+    }
+    count_query, page_query = _page_queries(shape)
+    total = count_query.rows(conn, params)[0][0] if count else None
+    rows = [job_from_row(row) for row in page_query.rows(conn, params)]
+    page = rows[:first]
+    job_ids = [job.id for job in page]
+    return JobPage(
+        jobs=page,
+        has_next_page=len(rows) > first,
+        total_count=None if total is None else int(total),
+        items=select_items(conn, job_ids=job_ids) if items else None,
+        tails=tail_messages_many(conn, job_ids=job_ids, limit=tail) if tail is not None else None,
+    )
 
 
 def _line(row: Any) -> LogLineRecord:
@@ -130,11 +192,20 @@ class ListingStore:
         self._db = db
 
     async def job_page(
-        self, *, spec: JobListFilter, first: int, after: JobCursor | None
+        self,
+        *,
+        spec: JobListFilter,
+        first: int,
+        after: JobCursor | None,
+        count: bool = True,
+        items: bool = False,
+        tail: int | None = None,
     ) -> JobPage:
-        # One read transaction: the count and the page see the same snapshot.
+        # One read transaction: the count, the page, its items and tails see one snapshot.
         return await self._db.read(
-            lambda conn: select_job_page(conn, spec=spec, first=first, after=after)
+            lambda conn: select_job_page(
+                conn, spec=spec, first=first, after=after, count=count, items=items, tail=tail
+            )
         )
 
     async def log_page(

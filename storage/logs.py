@@ -45,30 +45,34 @@ def tail_messages_many(
     tails: dict[str, list[str]] = {job_id: [] for job_id in job_ids}
     if limit <= 0 or not job_ids:
         return tails
-    if conn.dialect.name == "postgresql":
-        tail = (
-            select(log_lines.c.seq, log_lines.c.message)
-            .where(log_lines.c.job_id == jobs.c.id)
-            .order_by(log_lines.c.seq.desc())
-            .limit(limit)
-            .lateral("tail")
-        )
-        query = (
-            select(jobs.c.id, tail.c.message)
-            .select_from(jobs.join(tail, true()))
-            .where(jobs.c.id.in_(job_ids))
-            .order_by(jobs.c.id, tail.c.seq)
-        )
-    else:
-        query = (
-            select(log_lines.c.job_id, log_lines.c.message)
-            .join(jobs, jobs.c.id == log_lines.c.job_id)
-            .where(jobs.c.id.in_(job_ids), log_lines.c.seq > jobs.c.last_seq - limit)
-            .order_by(log_lines.c.job_id, log_lines.c.seq)
-        )
-    for job_id, message in conn.execute(query):
+    query = _TAILS_LATERAL if conn.dialect.name == "postgresql" else _TAILS_BY_SEQ
+    for job_id, message in query.rows(conn, {"job_ids": list(tails), "limit": limit}):
         tails[job_id].append(message)
     return tails
+
+
+_LATERAL_TAIL = (
+    select(log_lines.c.seq, log_lines.c.message)
+    .where(log_lines.c.job_id == jobs.c.id)
+    .order_by(log_lines.c.seq.desc())
+    .limit(bindparam("limit"))
+    .lateral("tail")
+)
+_TAILS_LATERAL = Query(
+    select(jobs.c.id, _LATERAL_TAIL.c.message)
+    .select_from(jobs.join(_LATERAL_TAIL, true()))
+    .where(jobs.c.id.in_(bindparam("job_ids", expanding=True)))
+    .order_by(jobs.c.id, _LATERAL_TAIL.c.seq)
+)
+_TAILS_BY_SEQ = Query(
+    select(log_lines.c.job_id, log_lines.c.message)
+    .join(jobs, jobs.c.id == log_lines.c.job_id)
+    .where(
+        jobs.c.id.in_(bindparam("job_ids", expanding=True)),
+        log_lines.c.seq > jobs.c.last_seq - bindparam("limit"),
+    )
+    .order_by(log_lines.c.job_id, log_lines.c.seq)
+)
 
 
 def tail_lines(conn: Connection, *, job_id: str, limit: int) -> list[LogLineRecord]:

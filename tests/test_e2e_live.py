@@ -227,11 +227,14 @@ async def test_follow_real_appends_then_resume_after_disconnect(
                 client = WsClient(ws, TRANSPORT_WS)
                 await client.init({"X-API-Key": key})
                 op = await client.start(LOGS, {"id": job_id, "tail": 10})
-                appender = asyncio.create_task(worker())
+                appender: asyncio.Task[None] | None = None
                 received: list[int] = []
                 async with asyncio.timeout(30):
                     async for message in client.messages(op):
                         received.append(message["payload"]["data"]["jobLogs"]["seq"])
+                        # The worker starts once the tail has been read: which 10 lines are
+                        # "the last 10" is then fixed, whatever the scheduling.
+                        appender = appender or asyncio.create_task(worker())
                         if received[-1] == 80:
                             break  # disconnect mid-stream
             assert received == list(range(21, 81))
@@ -241,6 +244,7 @@ async def test_follow_real_appends_then_resume_after_disconnect(
                 client = WsClient(ws, LEGACY_WS)
                 await client.init({"apiKey": key})
                 op = await client.start(LOGS, {"id": job_id, "after": received[-1]})
+                assert appender is not None
                 await appender
                 complete = 'mutation($j: ID!) { completeJob(jobId: $j, workerId: "w1") { id } }'
                 await gql(complete, {"j": job_id})

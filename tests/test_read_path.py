@@ -11,10 +11,13 @@ from datetime import UTC, timedelta
 from functools import partial
 
 import pytest
+from sqlalchemy import bindparam, select
 
 from storage.coltypes import utcnow
+from storage.compiled import Query
 from storage.logs import append_lines
 from storage.store import Store
+from storage.tables import jobs
 from tests.conftest import GraphQLRunner
 from tests.factories import make_job
 
@@ -98,3 +101,43 @@ async def test_snapshot_respects_tenant(store: Store) -> None:
         await store.jobs.get_job_snapshot(job_id=job.id, tenant="other", items=True, tail=1) is None
     )
     assert await store.jobs.get_job_snapshot(job_id=job.id, tenant=None, items=False, tail=None)
+
+
+PAGE_NODE = "id status items { position code url status } logTail"
+
+
+async def test_a_page_shows_each_job_as_job_id_does(gql: GraphQLRunner, store: Store) -> None:
+    # jobs(...) reads items and tails with the page (one snapshot); job(id) reads them alone.
+    for index in range(4):
+        await make_job(store, items=index % 3 + 1, lines=index * 4)
+    page = await gql(f"{{ jobs(first: 10, tail: 3) {{ edges {{ node {{ {PAGE_NODE} }} }} }} }}")
+    assert page.errors is None
+    nodes = [edge["node"] for edge in page.data["jobs"]["edges"]]
+    assert len(nodes) == 4
+    for node in nodes:
+        alone = await gql(f'{{ job(id: "{node["id"]}", tail: 3) {{ {PAGE_NODE} }} }}')
+        assert alone.data["job"] == node
+    assert {node["logTail"] for node in nodes} == {
+        "",
+        "line 2\nline 3\nline 4",
+        "line 6\nline 7\nline 8",
+        "line 10\nline 11\nline 12",
+    }
+
+
+async def test_prebuilt_statements_expand_lists_and_convert_values(store: Store) -> None:
+    jobs_made = [await make_job(store, items=1) for _ in range(3)]
+    query = Query(
+        select(jobs.c.id).where(
+            jobs.c.id.in_(bindparam("ids", expanding=True)),
+            jobs.c.created_at >= bindparam("since"),  # an aware datetime, stored as text on SQLite
+        )
+    )
+    since = jobs_made[0].created_at
+    for ids in ([jobs_made[0].id], [job.id for job in jobs_made], [jobs_made[2].id, "nope"]):
+        rows = await store.db.read(partial(query.rows, params={"ids": ids, "since": since}))
+        assert sorted(row[0] for row in rows) == sorted(set(ids) - {"nope"})
+    later = jobs_made[2].created_at + timedelta(microseconds=1)
+    everything = {"ids": [job.id for job in jobs_made], "since": later}
+    assert await store.db.read(partial(query.rows, params=everything)) == []
+    assert await store.db.read(partial(query.rows, params={"ids": [], "since": since})) == []

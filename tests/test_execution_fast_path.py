@@ -1,0 +1,138 @@
+"""The leaf fast path (schema.execution) answers exactly what graphql-core's own path answers:
+the same data, and the same errors with the same paths, for every shape of selection."""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import pytest
+import strawberry
+from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+from schema.build import JobgraphSchema, build_schema
+from schema.context import Context
+from schema.execution import LeafFastPathExecutionContext
+from settings import Settings
+from storage.store import Store
+from tests.conftest import principal
+from tests.factories import make_job
+
+
+@pytest.fixture(scope="module")
+def reference() -> JobgraphSchema:
+    """The application schema on graphql-core's own execution path."""
+    schema = build_schema()
+    schema.execution_context_class = StrawberryGraphQLCoreExecutionContext
+    return schema
+
+
+APP_QUERIES = [
+    "{ jobs(first: 10, tail: 2) { totalCount pageInfo { hasNextPage endCursor } edges { cursor "
+    "node { id status progress attempt createdAt updatedAt startedAt finishedAt error "
+    "logLineCount cancelable retryable items { position platform code url status error } "
+    "logTail itemCounts { total pending } } } } }",
+    # aliases, duplicates, __typename, fragments of both kinds, directives
+    """query Q($skip: Boolean!, $with: Boolean!) { jobs(first: 3) { edges { node {
+         __typename a: id b: status id id status @skip(if: $skip) progress @include(if: $with)
+         ...F ... on Job { createdAt t: __typename }
+         items { __typename p: position ... on VideoItem { code url } } } } } }
+       fragment F on Job { attempt error finishedAt }""",
+    "{ me { name tenant scopes __typename } }",
+]
+
+
+async def _run(schema: JobgraphSchema, store: Store, settings: Settings, query: str) -> Any:
+    context = Context.for_store(store, settings, principal=principal())
+    result = await schema.execute(
+        query, variable_values={"skip": True, "with": False}, context_value=context
+    )
+    errors = [(e.message, e.path, e.locations) for e in result.errors or []]
+    return result.data, errors
+
+
+@pytest.mark.parametrize("query", APP_QUERIES)
+async def test_app_queries_answer_as_graphql_core_does(
+    query: str, schema: JobgraphSchema, reference: JobgraphSchema, store: Store, settings: Settings
+) -> None:
+    for index in range(4):
+        await make_job(store, items=index + 1, lines=index * 3)
+    fast = await _run(schema, store, settings, query)
+    slow = await _run(reference, store, settings, query)
+    assert fast[1] == [], fast[1]
+    assert fast == slow
+
+
+class Colour(enum.Enum):
+    RED = "red"
+
+
+@strawberry.type
+class Thing:
+    name: str
+    nickname: str | None
+    colour: Colour
+    count: int
+
+
+@strawberry.type
+class ToyQuery:
+    @strawberry.field
+    def things(self) -> list[Thing]:
+        # A null in a non-null field, an enum member that isn't one, an int that isn't one.
+        return [
+            Thing(name="ok", nickname=None, colour=Colour.RED, count=1),
+            Thing(name=None, nickname="n", colour=Colour.RED, count=2),  # type: ignore[arg-type]
+            Thing(name="bad", nickname=None, colour="green", count=3),  # type: ignore[arg-type]
+            Thing(name="big", nickname=None, colour=Colour.RED, count=2**40),
+        ]
+
+    @strawberry.field
+    def thing(self) -> Thing | None:
+        return Thing(name=None, nickname=None, colour=Colour.RED, count=0)  # type: ignore[arg-type]
+
+
+def _toy(context_class: type[StrawberryGraphQLCoreExecutionContext]) -> strawberry.Schema:
+    return strawberry.Schema(query=ToyQuery, execution_context_class=context_class)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ things { name nickname colour count } }",
+        "{ things { count } }",
+        "{ things { nickname __typename } }",
+        "{ thing { nickname name } }",
+    ],
+)
+def test_bad_values_get_graphql_cores_errors(query: str) -> None:
+    fast = _toy(LeafFastPathExecutionContext).execute_sync(query)
+    slow = _toy(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
+    assert fast.data == slow.data
+    assert [(e.message, e.path, e.locations) for e in fast.errors or []] == [
+        (e.message, e.path, e.locations) for e in slow.errors or []
+    ]
+
+
+def test_bad_values_are_reported_not_swallowed() -> None:
+    result = _toy(LeafFastPathExecutionContext).execute_sync("{ things { name } }")
+    assert result.data is None
+    assert result.errors is not None
+    assert result.errors[0].path == ["things", 1, "name"]
+
+
+def test_a_field_middleware_sees_every_field() -> None:
+    seen: list[str] = []
+
+    class Spy(SchemaExtension):
+        def resolve(self, _next: Any, root: Any, info: Any, *args: Any, **kwargs: Any) -> Any:
+            seen.append(info.field_name)
+            return _next(root, info, *args, **kwargs)
+
+    schema = strawberry.Schema(
+        query=ToyQuery, extensions=[Spy], execution_context_class=LeafFastPathExecutionContext
+    )
+    result = schema.execute_sync("{ things { nickname } }")
+    assert result.errors is None
+    assert seen == ["things"] + ["nickname"] * 4
