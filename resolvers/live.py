@@ -22,7 +22,6 @@ from domain.principal import Scope
 from live.broker import Broker, SubscriberOverflow, Subscription
 from live.events import EventKind, JobEvent
 from resolvers.arguments import parse_job_id, resolve_tail
-from resolvers.loaders import Loaders
 from schema.context import Context
 from schema.types import Job, LogLine
 from storage.follow import JobWithLines
@@ -43,7 +42,7 @@ def _broker(context: Context) -> Broker:
 def _fresh_loaders(context: Context) -> None:
     # A WebSocket context lives as long as the connection; its DataLoader caches must not
     # answer a later event with the items of an earlier one.
-    context.loaders = Loaders(context.store)
+    context.fresh_loaders()
 
 
 async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGenerator[Job, None]:

@@ -13,7 +13,7 @@ from schema.auth import ApiKeyAuth
 from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
 from schema.execution import LeafFastPathExecutionContext
-from schema.list_limit import ListLengthLimit
+from schema.ingest import read_coerced_lines
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
@@ -42,7 +42,6 @@ def build_schema(settings: Settings | None = None) -> JobgraphSchema:
         ApiKeyAuth,
         RateLimit,
         DocumentLimits,
-        ListLengthLimit,
         # After every extension that may refuse an operation up front: Strawberry does not
         # unwind hooks entered before a refusing one, so refusals count in the HTTP metric.
         OperationMetrics,
@@ -60,4 +59,5 @@ def build_schema(settings: Settings | None = None) -> JobgraphSchema:
         execution_context_class=LeafFastPathExecutionContext,
     )
     schema.hide_suggestions = production
+    read_coerced_lines(schema)
     return schema

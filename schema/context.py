@@ -23,7 +23,6 @@ class Context:
 
     store: Store
     settings: Settings
-    loaders: Loaders
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None
     principal: Principal | None = None
@@ -32,10 +31,23 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     # Shared by every request of one app (set by the view); None at the schema level: no limit.
     rate_limiter: RateLimiter | None = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def loaders(self) -> Loaders:
+        """This request's DataLoaders, made on first use: most requests never batch anything
+        (job(id) reads with lookahead), and three loaders per request cost ~2% of job(id)."""
+        if self._loaders is None:
+            self._loaders = Loaders(self.store)
+        return self._loaders
+
+    def fresh_loaders(self) -> None:
+        """Drop the DataLoader caches (a WebSocket context outlives many events)."""
+        self._loaders = None
 
     @classmethod
     def for_store(cls, store: Store, settings: Settings, **kwargs: Any) -> Context:
-        return cls(store=store, settings=settings, loaders=Loaders(store), **kwargs)
+        return cls(store=store, settings=settings, **kwargs)
 
     def require(self, scope: Scope | None = None) -> Principal:
         """The caller's principal, checked for ``scope`` (FORBIDDEN when the key lacks it)."""

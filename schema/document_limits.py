@@ -1,4 +1,5 @@
-"""Bounds on the shape of a document: tokens (at parse time), depth and aliases (validation).
+"""Bounds on the shape of a document: tokens (at parse time), depth, aliases and list lengths
+(validation), and the lists in its variables.
 
 Limits come from the request's settings, so every app (and every test) can set its own.
 The validation rules are built once per limit value and reused: ``ValidationCache`` keys
@@ -15,7 +16,9 @@ from strawberry.extensions import SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
+from domain.errors import BadUserInput
 from schema.context import Context
+from schema.list_limit import list_literal_rule, longest_list
 
 
 @cache
@@ -30,17 +33,26 @@ def _aliases_rule(max_aliases: int) -> type[ValidationRule]:
 
 
 class DocumentLimits(SchemaExtension):
-    """Refuses documents that are too long, too deep or use too many aliases (a 400)."""
+    """Refuses documents that are too long, too deep, use too many aliases or carry too long a
+    list (a 400; BAD_USER_INPUT for a list in the variables). One extension for all of them:
+    each schema extension costs every operation its hook machinery (README, Performance)."""
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context.context
         if isinstance(context, Context):
             settings = context.settings
+            cap = settings.max_list_length
+            if (
+                self.execution_context.variables
+                and longest_list(self.execution_context.variables) > cap
+            ):
+                raise BadUserInput(f"a list in the variables is longer than {cap} entries")
             # graphql-core stops the lexer at this many tokens: cost is bounded before parsing.
             self.execution_context.parse_options["max_tokens"] = settings.max_tokens
             self.execution_context.validation_rules = (
                 *self.execution_context.validation_rules,
                 _depth_rule(settings.max_query_depth),
                 _aliases_rule(settings.max_aliases),
+                list_literal_rule(cap),
             )
         yield
