@@ -69,7 +69,8 @@ class Query:
             driver = conn.connection.driver_connection
             assert driver is not None
             sql, values = self._sqlite_statement(params)
-            if conn._has_events or conn.engine._has_events:
+            dispatch = conn.dispatch
+            if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
                 # Someone listens to SQLAlchemy's statement events (tracing, tests counting
                 # statements): run it where they can see it, at SQLAlchemy's usual cost.
                 return conn.exec_driver_sql(sql, tuple(values)).all()
