@@ -56,19 +56,30 @@ def log_lines(lines: list[LogLineInput], *, max_batch: int, max_bytes: int) -> l
     if len(lines) > max_batch:
         raise BadUserInput(f"at most {max_batch} lines per appendLogs call; got {len(lines)}")
     now = utcnow()
+    levels: dict[str | None, str] = {}  # a batch uses a handful of levels: check each once
+    # UTF-8 takes at most 4 bytes a character: shorter messages need no encoding to measure.
+    short = max_bytes // 4
     checked = []
     for index, line in enumerate(lines):
-        level = "INFO" if line.level is None else line.level.strip()
-        if not _LEVEL.fullmatch(level):
-            raise BadUserInput(f"lines[{index}].level must be 1 to 16 letters", index=index)
-        try:
-            message = _text(line.message, name="message", max_bytes=max_bytes, required=False)
-        except BadUserInput as error:
-            raise BadUserInput(f"lines[{index}]: {error.message}", index=index) from None
-        stamp = given(line.timestamp) or now
-        # A timestamp without an offset is taken as UTC, the only zone the API speaks.
-        stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-        checked.append((stamp, level.upper(), message))
+        level = levels.get(line.level)
+        if level is None:
+            level = "INFO" if line.level is None else line.level.strip()
+            if not _LEVEL.fullmatch(level):
+                raise BadUserInput(f"lines[{index}].level must be 1 to 16 letters", index=index)
+            level = levels[line.level] = level.upper()
+        message = line.message
+        if len(message) > short or "\x00" in message:
+            try:
+                _text(message, name="message", max_bytes=max_bytes, required=False)
+            except BadUserInput as error:
+                raise BadUserInput(f"lines[{index}]: {error.message}", index=index) from None
+        stamp = given(line.timestamp)
+        if stamp is None:
+            stamp = now
+        else:
+            # A timestamp without an offset is taken as UTC, the only zone the API speaks.
+            stamp = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
+        checked.append((stamp, level, message))
     return checked
 
 

@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 import strawberry
+from graphql import GraphQLEnumType
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.build import JobgraphSchema, build_schema
 from schema.context import Context
-from schema.execution import LeafFastPathExecutionContext
+from schema.execution import LeafFastPathExecutionContext, enum_names
 from settings import Settings
 from storage.store import Store
 from tests.conftest import principal
@@ -136,3 +137,19 @@ def test_a_field_middleware_sees_every_field() -> None:
     result = schema.execute_sync("{ things { nickname } }")
     assert result.errors is None
     assert seen == ["things"] + ["nickname"] * 4
+
+
+def testenum_names_are_the_serializers_answers(schema: JobgraphSchema) -> None:
+    enums = [
+        t
+        for t in schema._schema.type_map.values()
+        if isinstance(t, GraphQLEnumType) and not t.name.startswith("__")
+    ]
+    assert {"JobStatus", "Platform"} <= {t.name for t in enums}
+    for enum_type in enums:
+        names = enum_names(enum_type)
+        assert names is not None, enum_type.name
+        members = list(enum_type.wrapped_cls)  # type: ignore[attr-defined]
+        assert len(names) == len(members)
+        for member in members:
+            assert names[id(member)] == enum_type.coerce_output_value(member)
