@@ -7,13 +7,14 @@ from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from schema.auth import ApiKeyAuth
+from schema.direct_resolvers import use_direct_resolvers
 from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
 from schema.execution import LeafFastPathExecutionContext
-from schema.ingest import read_coerced_lines
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
@@ -34,7 +35,11 @@ class JobgraphSchema(strawberry.Schema):
         label_errors(errors)
 
 
-def build_schema(settings: Settings | None = None) -> JobgraphSchema:
+def build_schema(
+    settings: Settings | None = None, *, direct_resolvers: bool = True
+) -> JobgraphSchema:
+    """``direct_resolvers=False`` keeps Strawberry's resolver wrappers on every field (and
+    graphql-core's plain executor): the reference the fast paths are tested against."""
     production = settings is not None and settings.is_production
     # Order matters: authentication wraps everything, so nothing runs without a key; the
     # rate limit counts authenticated operations only.
@@ -56,8 +61,13 @@ def build_schema(settings: Settings | None = None) -> JobgraphSchema:
         subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
-        execution_context_class=LeafFastPathExecutionContext,
+        execution_context_class=(
+            LeafFastPathExecutionContext
+            if direct_resolvers
+            else StrawberryGraphQLCoreExecutionContext
+        ),
     )
     schema.hide_suggestions = production
-    read_coerced_lines(schema)
+    if direct_resolvers:
+        use_direct_resolvers(schema)
     return schema

@@ -135,32 +135,39 @@ class Job:
             prefetched_tail=tail_messages,
         )
 
-    # items and logTail answer synchronously when job(id) read them with the job, and return
-    # an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given, and a field
-    # that is not a coroutine costs no task and no gather (see README, Performance).
+    # items and logTail answer synchronously when job(id) or jobs(...) read them with the job,
+    # and return an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given,
+    # and a field that is not a coroutine costs no task and no gather (README, Performance).
+    # graphql-core calls items_of / log_tail_of directly (schema.direct_resolvers).
     @strawberry.field(description="The job's videos, by position.", graphql_type=list[VideoItem])
     def items(self, info: Info) -> list[VideoItem] | Awaitable[list[VideoItem]]:
-        if self.prefetched_items is not None:
-            return [VideoItem.from_record(record) for record in self.prefetched_items]
-        return self._load_items(info)
-
-    async def _load_items(self, info: Info) -> list[VideoItem]:
-        records = await info.context.loaders.items.load(self.record.id)
-        return [VideoItem.from_record(record) for record in records]
+        return self.items_of(info.context)
 
     @strawberry.field(
         description="The last `tail` log lines of job(id, tail), joined with \\n.",
         graphql_type=str,
     )
     def log_tail(self, info: Info) -> str | Awaitable[str]:
+        return self.log_tail_of(info.context)
+
+    def items_of(self, context: Context) -> list[VideoItem] | Awaitable[list[VideoItem]]:
+        if self.prefetched_items is not None:
+            return [VideoItem.from_record(record) for record in self.prefetched_items]
+        return self._load_items(context)
+
+    async def _load_items(self, context: Context) -> list[VideoItem]:
+        records = await context.loaders.items.load(self.record.id)
+        return [VideoItem.from_record(record) for record in records]
+
+    def log_tail_of(self, context: Context) -> str | Awaitable[str]:
         if self.tail <= 0 or self.record.last_seq == 0:
             return ""
         if self.prefetched_tail is not None:
             return "\n".join(self.prefetched_tail)
-        return self._load_log_tail(info)
+        return self._load_log_tail(context)
 
-    async def _load_log_tail(self, info: Info) -> str:
-        messages = await info.context.loaders.log_tails.load((self.record.id, self.tail))
+    async def _load_log_tail(self, context: Context) -> str:
+        messages = await context.loaders.log_tails.load((self.record.id, self.tail))
         return "\n".join(messages)
 
     @strawberry.field(description="How many items are in each status.")
