@@ -23,12 +23,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from graphql import (
+    DocumentNode,
     GraphQLEnumType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLScalarType,
+    GraphQLSchema,
     Undefined,
     is_specified_scalar_type,
 )
@@ -38,6 +40,8 @@ from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+from schema.variables import pre_coerce
 
 # How to answer one leaf: read the value off the source; the type's serializer; whether it is
 # non-null; the Python type whose values serialize to themselves (str for String and ID, bool
@@ -74,6 +78,38 @@ class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
         self._fast = manager is None or not manager.middlewares
         # Without incremental delivery the schema has no @stream, so no valid document uses it.
         self._streams = self.schema.get_directive("stream") is not None
+
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        # Lists of flat input objects (appendLogs' lines) are coerced by schema.variables;
+        # graphql-core coerces an empty list in their place (valid for any list type), and
+        # the real values go in after. Any other variable, and any value schema.variables
+        # does not accept, is graphql-core's as always.
+        fast = pre_coerce(schema, document, operation_name, raw_variable_values)
+        raw = raw_variable_values
+        if fast and raw is not None:
+            raw = {**raw, **{name: [] for name in fast}}
+        executor = super().build(
+            schema, document, root_value, context_value, raw, operation_name, *args, **kwargs
+        )
+        if fast and raw_variable_values is not None and isinstance(executor, cls):
+            values = executor.variable_values
+            for name, value in fast.items():
+                values.coerced[name] = value
+                source = values.sources.get(name)
+                if source is not None:
+                    values.sources[name] = source._replace(value=raw_variable_values[name])
+        return executor
 
     def get_stream_usage(self, field_details_list: FieldDetailsList, path: Path) -> Any:
         # graphql-core looks each list field up in a map that raises KeyError on a miss (every
