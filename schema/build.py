@@ -6,6 +6,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
 from strawberry.extensions.base_extension import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
@@ -15,6 +16,7 @@ from schema.direct_resolvers import use_direct_resolvers
 from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
 from schema.execution import LeafFastPathExecutionContext
+from schema.extension_runner import CachedHooksRunner
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
@@ -26,6 +28,11 @@ from settings import Settings
 
 class JobgraphSchema(strawberry.Schema):
     hide_suggestions = False
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
