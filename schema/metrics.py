@@ -113,8 +113,11 @@ class OperationMetrics(SchemaExtension):
                 # A subscription's lifetime is not a latency: it is counted, not timed.
                 seconds=None if streaming else seconds,
             )
+        level = logging.INFO if streaming else logging.DEBUG
+        if not log.isEnabledFor(level):
+            return
         log.log(
-            logging.INFO if streaming else logging.DEBUG,
+            level,
             "graphql %s %s %s",
             operation_type,
             name,
