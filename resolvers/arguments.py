@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from domain.errors import BadUserInput
@@ -11,8 +12,13 @@ class InvalidJobId(BadUserInput):
     """BAD_USER_INPUT in GraphQL; the REST routes answer it with 404, as the old endpoint did."""
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def parse_job_id(value: str) -> str:
     """The canonical form of a job id; a malformed one is BAD_USER_INPUT."""
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # what clients send back: the id as we wrote it
     try:
         return str(uuid.UUID(value.strip()))
     except (ValueError, AttributeError):

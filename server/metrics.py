@@ -13,6 +13,7 @@ does this for every subscription that runs through the schema)::
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -76,6 +77,9 @@ class Metrics:
             registry=self.registry,
         )
         self._names: set[str] = set()
+        # Labelled children by label values: prometheus_client's labels() validates and locks
+        # on every call. All label values are bounded (names capped, routes from the router).
+        self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
 
@@ -96,12 +100,19 @@ class Metrics:
                 operation_name = "other"
             else:
                 self._names.add(operation_name)
-        self.operations.labels(operation_type, operation_name, outcome).inc()
+        self._child(self.operations, operation_type, operation_name, outcome).inc()
         if seconds is not None:
-            self.operation_seconds.labels(operation_type, operation_name).observe(seconds)
+            self._child(self.operation_seconds, operation_type, operation_name).observe(seconds)
 
     def observe_http(self, *, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_seconds.labels(method, route, str(status)).observe(seconds)
+        self._child(self.http_seconds, method, route, str(status)).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        key = (metric, labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
 
 def metrics_of(request: HTTPConnection) -> Metrics | None:
