@@ -171,6 +171,42 @@ class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
         return get_results()
 
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        # An object (a job, an edge): what graphql-core reaches through complete_value (twice
+        # for a non-null type), complete_object_value, collect_and_execute_subfields and
+        # execute_collected_subfields, when there is no is_type_of to call and nothing is
+        # deferred, is collecting its sub-fields and executing them. So do just that.
+        if (
+            self._fast
+            and position_context is None
+            and result is not None
+            and result is not Undefined
+        ):
+            object_type = (
+                return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+            )
+            if (
+                isinstance(object_type, GraphQLObjectType)
+                and object_type.is_type_of is None
+                and not isinstance(result, Exception)
+            ):
+                collected = self.collect_subfields(object_type, field_details_list)
+                if not collected.new_defer_usages:
+                    return self.execute_fields(
+                        object_type, result, path, collected.grouped_field_set, None
+                    )
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
     def complete_list_item_value(
         self,
         item: Any,
