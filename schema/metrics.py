@@ -48,19 +48,29 @@ class OperationMetrics(SchemaExtension):
             return metrics_of(context.request)
         return None
 
+    # Type and name are read from the document once, when it exists (both hooks need them).
+    _type: str | None = None
+    _name: str | None = None
+
     def _operation_type(self) -> str:
-        try:
-            return self.execution_context.operation_type.value
-        except (RuntimeError, AssertionError, AttributeError):  # no document: refused early
-            return "unknown"
+        if self._type is None:
+            try:
+                self._type = self.execution_context.operation_type.value
+            except (RuntimeError, AssertionError, AttributeError):  # no document: refused early
+                return "unknown"
+        return self._type
 
     def _operation_name(self) -> str:
-        context = self.execution_context
-        if context.operation_name:
-            return sane_name(context.operation_name)
-        fields = list(_root_fields(context.graphql_document))
-        # Anonymous operations (most curl users) are named by their root fields: "job".
-        return sane_name("_".join(sorted(set(fields)))[:64]) if fields else "anonymous"
+        if self._name is None:
+            context = self.execution_context
+            if context.operation_name:
+                self._name = sane_name(context.operation_name)
+            else:
+                fields = list(_root_fields(context.graphql_document))
+                # Anonymous operations (most curl users) are named by their root fields: "job".
+                joined = "_".join(sorted(set(fields)))[:64]
+                self._name = sane_name(joined) if fields else "anonymous"
+        return self._name
 
     def _outcome(self) -> str:
         result = self.execution_context.result
