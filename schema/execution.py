@@ -197,20 +197,12 @@ class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
             and position_context is None
             and result is not None
             and result is not Undefined
+            and not isinstance(result, Exception)
         ):
-            object_type = (
-                return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
-            )
-            if (
-                isinstance(object_type, GraphQLObjectType)
-                and object_type.is_type_of is None
-                and not isinstance(result, Exception)
-            ):
-                collected = self.collect_subfields(object_type, field_details_list)
-                if not collected.new_defer_usages:
-                    return self.execute_fields(
-                        object_type, result, path, collected.grouped_field_set, None
-                    )
+            subfields = self._object_subfields(return_type, field_details_list)
+            if subfields is not None:
+                object_type, grouped = subfields
+                return self.execute_fields(object_type, result, path, grouped, None)
         return super().complete_value(
             return_type, field_details_list, info, path, result, position_context
         )
@@ -254,15 +246,27 @@ class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
         if cached is not None and cached[0] is field_details_list:
             return cached[1]
         leaves: tuple[tuple[str, _Leaf], ...] | None = None
-        object_type = item_type.of_type if isinstance(item_type, GraphQLNonNull) else item_type
-        if isinstance(object_type, GraphQLObjectType) and object_type.is_type_of is None:
-            collected = self.collect_subfields(object_type, field_details_list)
-            grouped = collected.grouped_field_set
-            plan = None if collected.new_defer_usages else self._plan(object_type, grouped)
+        subfields = self._object_subfields(item_type, field_details_list)
+        if subfields is not None:
+            object_type, grouped = subfields
+            plan = self._plan(object_type, grouped)
             if plan is not None and None not in plan:
                 leaves = tuple(zip(grouped, cast("tuple[_Leaf, ...]", plan), strict=True))
         self._items[key] = (field_details_list, leaves)
         return leaves
+
+    def _object_subfields(
+        self, type_: GraphQLOutputType, field_details_list: FieldDetailsList
+    ) -> tuple[GraphQLObjectType, GroupedFieldSet] | None:
+        """An object type (or its non-null form) and its collected sub-fields, when completing
+        a value of it amounts to executing them: no is_type_of to call, nothing deferred."""
+        object_type = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        if not isinstance(object_type, GraphQLObjectType) or object_type.is_type_of is not None:
+            return None
+        collected = self.collect_subfields(object_type, field_details_list)
+        if collected.new_defer_usages:
+            return None
+        return object_type, collected.grouped_field_set
 
     def _plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> _Plan | None:
         cached = self._plans.get(id(grouped))
