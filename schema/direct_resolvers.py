@@ -24,6 +24,7 @@ from resolvers import lifecycle
 from resolvers.lookahead import selected_names
 from schema.context import Context
 from schema.lifecycle_types import log_line_from_coerced
+from schema.projection import SYNC_VALUE
 from schema.types import Job, VideoItem
 
 Info = GraphQLResolveInfo[Context]
@@ -63,6 +64,13 @@ DIRECT: dict[tuple[str, str], tuple[Callable[..., Any], frozenset[str]]] = {
     ("Mutation", "appendLogs"): (_append_logs, frozenset({"jobId", "workerId", "lines"})),
 }
 
+# (type, field) -> the field's value when it is at hand, else None (schema.projection): what
+# the resolver above returns when it returns no awaitable.
+SYNC: dict[tuple[str, str], Callable[[Any], Any]] = {
+    ("Job", "items"): Job.items_now,
+    ("Job", "logTail"): Job.log_tail_now,
+}
+
 
 def use_direct_resolvers(schema: Schema) -> None:
     for (type_name, field_name), (resolve, arguments) in DIRECT.items():
@@ -71,3 +79,8 @@ def use_direct_resolvers(schema: Schema) -> None:
         field = owner.fields[field_name]
         assert set(field.args) == arguments, f"{type_name}.{field_name} changed: update DIRECT"
         field.resolve = resolve
+    for (type_name, field_name), value_now in SYNC.items():
+        owner = schema._schema.get_type(type_name)
+        assert isinstance(owner, GraphQLObjectType), type_name
+        field = owner.fields[field_name]
+        field.extensions = {**(field.extensions or {}), SYNC_VALUE: value_now}

@@ -151,20 +151,30 @@ class Job:
         return self.log_tail_of(info.context)
 
     def items_of(self, context: Context) -> list[VideoItem] | Awaitable[list[VideoItem]]:
-        if self.prefetched_items is not None:
-            return [VideoItem.from_record(record) for record in self.prefetched_items]
-        return self._load_items(context)
+        items = self.items_now()
+        return items if items is not None else self._load_items(context)
+
+    def items_now(self) -> list[VideoItem] | None:
+        """The items when they were read with the job; None when they must be loaded."""
+        if self.prefetched_items is None:
+            return None
+        return [VideoItem.from_record(record) for record in self.prefetched_items]
 
     async def _load_items(self, context: Context) -> list[VideoItem]:
         records = await context.loaders.items.load(self.record.id)
         return [VideoItem.from_record(record) for record in records]
 
     def log_tail_of(self, context: Context) -> str | Awaitable[str]:
+        tail = self.log_tail_now()
+        return tail if tail is not None else self._load_log_tail(context)
+
+    def log_tail_now(self) -> str | None:
+        """The log tail when it needs no read or was read with the job; else None."""
         if self.tail <= 0 or self.record.last_seq == 0:
             return ""
         if self.prefetched_tail is not None:
             return "\n".join(self.prefetched_tail)
-        return self._load_log_tail(context)
+        return None
 
     async def _load_log_tail(self, context: Context) -> str:
         messages = await context.loaders.log_tails.load((self.record.id, self.tail))

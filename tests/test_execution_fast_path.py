@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import strawberry
 from graphql import GraphQLEnumType
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.build import JobgraphSchema, build_schema
 from schema.context import Context
-from schema.execution import LeafFastPathExecutionContext, enum_names
+from schema.execution import LeafFastPathExecutionContext
+from schema.projection import enum_names
 from settings import Settings
 from storage.store import Store
 from tests.conftest import principal
@@ -95,8 +96,58 @@ class ToyQuery:
         return Thing(name=None, nickname=None, colour=Colour.RED, count=0)  # type: ignore[arg-type]
 
 
+@strawberry.type
+class Box:
+    label: str
+    thing: Thing
+    maybe: Thing | None
+    things: list[Thing]
+    tags: list[str]
+    loose_tags: list[str | None] | None
+
+
+_OK = Thing(name="ok", nickname=None, colour=Colour.RED, count=1)
+_NAMELESS = Thing(name=None, nickname="n", colour=Colour.RED, count=2)  # type: ignore[arg-type]
+
+
+@strawberry.type
+class BoxQuery:
+    @strawberry.field
+    def boxes(self) -> list[Box]:
+        # Deep trouble: a null in a nested non-null field, a list that is a tuple, one that is
+        # a generator, a null item in a non-null list, a nested object that is not one.
+        def generated() -> Any:
+            yield "g"
+
+        return [
+            Box(label="a", thing=_OK, maybe=None, things=[_OK], tags=["x"], loose_tags=None),
+            Box(label="b", thing=_NAMELESS, maybe=_OK, things=[], tags=[], loose_tags=[None]),
+            Box(
+                label="c",
+                thing=_OK,
+                maybe=_NAMELESS,
+                things=(_OK,),  # type: ignore[arg-type]
+                tags=generated(),
+                loose_tags=["y"],
+            ),
+            Box(
+                label="d",
+                thing=_OK,
+                maybe=None,
+                things=[_OK, _NAMELESS],
+                tags=["z", None],  # type: ignore[list-item]
+                loose_tags=[],
+            ),
+            Box(label="e", thing="not a thing", maybe=_OK, things=[_OK], tags=["w"], loose_tags=[]),  # type: ignore[arg-type]
+        ]
+
+
 def _toy(context_class: type[StrawberryGraphQLCoreExecutionContext]) -> strawberry.Schema:
     return strawberry.Schema(query=ToyQuery, execution_context_class=context_class)
+
+
+def _boxes(context_class: type[StrawberryGraphQLCoreExecutionContext]) -> strawberry.Schema:
+    return strawberry.Schema(query=BoxQuery, execution_context_class=context_class)
 
 
 @pytest.mark.parametrize(
@@ -115,6 +166,66 @@ def test_bad_values_get_graphql_cores_errors(query: str) -> None:
     assert [(e.message, e.path, e.locations) for e in fast.errors or []] == [
         (e.message, e.path, e.locations) for e in slow.errors or []
     ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "{ boxes { label } }",
+        "{ boxes { label tags } }",
+        "{ boxes { label looseTags } }",
+        "{ boxes { label thing { name count } } }",
+        "{ boxes { label thing { nickname colour } } }",
+        "{ boxes { label maybe { name } } }",
+        "{ boxes { label maybe { nickname } things { colour count } } }",
+        "{ boxes { label things { name } } }",
+        "{ boxes { __typename l: label thing { __typename c: count } maybe { count } } }",
+    ],
+)
+def test_nested_answers_give_way_to_graphql_core_where_it_would_fail(query: str) -> None:
+    fast = _boxes(LeafFastPathExecutionContext).execute_sync(query)
+    slow = _boxes(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
+    assert fast.data == slow.data
+    assert [(e.message, e.path, e.locations) for e in fast.errors or []] == [
+        (e.message, e.path, e.locations) for e in slow.errors or []
+    ]
+
+
+class _Counting(LeafFastPathExecutionContext):
+    executed: list[str] = []
+
+    def execute_field(self, parent_type: Any, source: Any, details: Any, path: Any, *a: Any) -> Any:
+        self.executed.append(".".join(str(key) for key in path.as_list()))
+        return super().execute_field(parent_type, source, details, path, *a)
+
+
+def test_only_the_failing_branch_takes_graphql_cores_path() -> None:
+    schema = strawberry.Schema(
+        query=BoxQuery, execution_context_class=_Counting, extensions=[ParserCache]
+    )
+    for _ in range(2):  # the second time from the answers kept for the parsed document
+        _Counting.executed.clear()
+        result = schema.execute_sync("{ boxes { label looseTags maybe { count } } }")
+        assert result.errors is None
+        assert _Counting.executed == ["boxes"]
+        _Counting.executed.clear()
+        result = schema.execute_sync("{ boxes { label maybe { name } } }")
+        assert [e.path for e in result.errors or []] == [["boxes", 2, "maybe", "name"]]
+        # Box 2's maybe is re-run by graphql-core, then that one's name (its label is not).
+        assert _Counting.executed == ["boxes", "boxes.2.maybe", "boxes.2.maybe.name"]
+
+
+def test_a_polled_query_reuses_its_answers_and_still_reports_errors() -> None:
+    schema = strawberry.Schema(
+        query=BoxQuery,
+        execution_context_class=LeafFastPathExecutionContext,
+        extensions=[ParserCache],
+    )
+    query = "{ boxes { label thing { name } maybe { nickname } } }"
+    first, second = schema.execute_sync(query), schema.execute_sync(query)
+    assert first.data == second.data
+    assert [e.path for e in first.errors or []] == [e.path for e in second.errors or []]
+    assert [e.path for e in second.errors or []] == [["boxes", 1, "thing", "name"]]
 
 
 def test_bad_values_are_reported_not_swallowed() -> None:

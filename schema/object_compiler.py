@@ -1,0 +1,123 @@
+"""One Python function per selection on an object type, for schema.projection.
+
+A page of 50 jobs completes ~250 objects. Answering their fields one answer function at a time
+costs a call, a loop step and a comparison per field, more than reading the attribute itself.
+So the answers of a selection whose fields all have one are compiled into a single function,
+the way ``dataclasses`` compiles ``__init__``: each plain attribute is read inline and taken as
+it is when its type needs no conversion (a ``str`` for String/ID, a ``bool`` for Boolean, an
+``int`` in range for Int, an enum member by a dict lookup); anything else goes through the
+field's own completer, and every other field through its answer function. The generated text
+depends only on the selection's names and kinds, so its code is compiled once and reused; the
+functions it calls come in as the namespace it is executed in.
+
+>>> fields = [Compiled("n", len, None, None, ""), Compiled("s", str, None, None, "")]
+>>> project = compile_object(fields)
+>>> project("abc")
+{'n': 3, 's': 'abc'}
+>>> compile_object([Compiled("n", lambda source: UNANSWERED, None, None, "")])("abc") is UNANSWERED
+True
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Answer = Callable[[Any], Any]
+
+# What an answer returns when graphql-core's path must answer instead.
+UNANSWERED: Any = object()
+
+# How an attribute's value may be taken without calling its completer.
+Kind = Literal["", "str", "bool", "int", "enum"]
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One field of a selection: its response name; its answer (from the parent object); for a
+    leaf read as a plain attribute, the attribute and the completer of its value; ``kind``
+    says which values need no completer (with ``names``, an enum's names by member id)."""
+
+    name: str
+    answer: Answer
+    attribute: str | None
+    complete: Answer | None
+    kind: Kind
+    names: dict[int, str] | None = None
+
+
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+_CODE: dict[str, Any] = {}
+_MAX_CODE = 1024
+
+
+def compile_object(fields: Sequence[Compiled]) -> Answer:
+    """The selection's answer: its fields' values by response name, in order, or
+    ``UNANSWERED`` as soon as one field has no answer (any exception included)."""
+    namespace: dict[str, Any] = {"U": UNANSWERED}
+    lines = ["def project(source):", "    try:"]
+    values: list[str] = []
+    for index, field in enumerate(fields):
+        value = f"v{index}"
+        values.append(f"{field.name!r}: {value}")
+        attribute = field.attribute
+        if attribute is not None and field.complete is not None and _plain_name(attribute):
+            namespace[f"c{index}"] = field.complete
+            lines.append(f"        {value} = source.{attribute}")
+            test = _TESTS.get(field.kind)
+            if field.kind == "enum":
+                namespace[f"e{index}"] = field.names
+                lines += [
+                    f"        n = e{index}.get(id({value}))",
+                    "        if n is None:",
+                    *_completed(value, index, "            "),
+                    "        else:",
+                    f"            {value} = n",
+                ]
+            elif test is not None:
+                lines.append(f"        if {test.format(v=value)}:")
+                lines += _completed(value, index, "            ")
+            else:
+                lines += _completed(value, index, "        ")
+        else:
+            namespace[f"a{index}"] = field.answer
+            lines += [
+                f"        {value} = a{index}(source)",
+                f"        if {value} is U:",
+                "            return U",
+            ]
+    lines += ["    except Exception:", "        return U", f"    return {{{', '.join(values)}}}"]
+    text = "\n".join(lines)
+    code = _CODE.get(text)
+    if code is None:
+        if len(_CODE) >= _MAX_CODE:
+            _CODE.clear()
+        code = _CODE[text] = compile(text, "<schema.object_compiler>", "exec")
+    # The text is made of this module's templates, response names as repr() literals and
+    # attribute names checked to be plain identifiers: no input reaches it otherwise.
+    exec(code, namespace)  # noqa: S102
+    project: Answer = namespace["project"]
+    return project
+
+
+def _completed(value: str, index: int, indent: str) -> list[str]:
+    return [
+        f"{indent}{value} = c{index}({value})",
+        f"{indent}if {value} is U:",
+        f"{indent}    return U",
+    ]
+
+
+# Per kind: when the value read must go through the field's completer after all.
+_TESTS: dict[str, str] = {
+    "str": "type({v}) is not str",
+    "bool": "type({v}) is not bool",
+    "int": f"type({{v}}) is not int or not {_INT_MIN} <= {{v}} <= {_INT_MAX}",
+}
+
+
+def _plain_name(attribute: str) -> bool:
+    return attribute.isidentifier() and not keyword.iskeyword(attribute)
