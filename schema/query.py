@@ -37,6 +37,7 @@ class Query:
             after=after,
             tail=tail,
             selected=selected_names(info._raw_info),
+            edge_selected=selected_names(info._raw_info, ("edges",)),
             node_selected=selected_names(info._raw_info, ("edges", "node")),
         )
 
