@@ -60,7 +60,7 @@ def job_from_row(row: Any) -> JobRecord:
     for index in (5, 6, 7, 8, 11):
         values[index] = utc(values[index])
     values[12] = bool(values[12])
-    return JobRecord(*values)
+    return JobRecord._make(values)
 
 
 def _item_from_row(row: Any) -> ItemRecord:

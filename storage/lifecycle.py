@@ -12,7 +12,6 @@ logs, items, complete, fail — is CONFLICT, like any write to a job that is not
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
@@ -86,7 +85,7 @@ class LifecycleStore:
             job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
             last_seq = append_lines(conn, job_id=job_id, lines=lines)
             assert last_seq is not None  # the row is locked: it cannot have gone
-            return dataclasses.replace(job, last_seq=last_seq, updated_at=now)
+            return job._replace(last_seq=last_seq, updated_at=now)
 
         job = await self._db.write(work)
         await self._publisher.publish(JobEvent.logs_appended(job))

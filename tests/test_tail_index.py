@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, text
 
+from storage.logs import _TAILS_BY_SEQ, tail_messages_many
 from storage.store import Store
 from storage.tables import log_lines
 from tests.factories import make_job
@@ -41,3 +42,25 @@ async def test_tail_uses_index_on_200k_lines(store: Store) -> None:
         assert "Seq Scan" not in plan and "Sort" not in plan, plan
     tail = await store.logs.tail_messages(job_id=job.id, limit=3)
     assert tail == ["line 199998", "line 199999", "line 200000"]
+
+
+async def test_tails_of_a_page_read_index_ranges_without_a_sort(store: Store) -> None:
+    made = [await make_job(store, lines=30) for _ in range(3)]
+    ids = [job.id for job in made]
+    if not store.db.is_sqlite:
+        # PostgreSQL reads a LATERAL (ORDER BY seq DESC LIMIT n) per job: its plan is its own.
+        tails = await store.db.read(lambda conn: tail_messages_many(conn, job_ids=ids, limit=2))
+        assert tails == {job_id: ["line 29", "line 30"] for job_id in ids}
+        return
+
+    def plan(conn: Connection) -> str:
+        sql, names = _TAILS_BY_SEQ.sqlite_sql()
+        expanded = sql.replace("__[POSTCOMPILE_job_ids]", ", ".join("?" * len(ids)))
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + expanded, (*ids, 2)).all()
+        assert names == ("job_ids", "limit")
+        return "\n".join(str(row[-1]) for row in rows)
+
+    found = await store.db.read(plan)
+    assert "SEARCH log_lines USING" in found and "TEMP B-TREE" not in found, found
+    tails = await store.db.read(lambda conn: tail_messages_many(conn, job_ids=ids, limit=2))
+    assert tails == {job_id: ["line 29", "line 30"] for job_id in ids}
