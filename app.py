@@ -20,6 +20,7 @@ from live.pg_broker import PgBroker, new_broker
 from schema.build import build_schema
 from server.cors import cors_middleware
 from server.frontend import frontend_routes
+from server.gc_tuning import tune_for_serving
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.metrics import Metrics, metrics_endpoint
@@ -92,7 +93,9 @@ class _LazyApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._app is None:
-            self._app = create_app(Settings())
+            settings = Settings()
+            self._app = create_app(settings)
+            tune_for_serving(settings.gc_gen0_threshold)
         await self._app(scope, receive, send)
 
 

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # Allocations between young-generation collections in a serving process; 0: Python's
+    # default (server.gc_tuning).
+    gc_gen0_threshold: int = Field(default=10_000, ge=0)
 
     # NoDecode: the variable is a comma-separated list (JSON lists are accepted by the validator).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
