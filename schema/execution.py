@@ -28,7 +28,7 @@ from graphql import (
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.pyutils import AwaitableOrValue, Path
+from graphql.pyutils import AwaitableOrValue, Path, RefMap
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
@@ -78,6 +78,20 @@ class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 source = values.sources.get(name)
                 if source is not None:
                     values.sources[name] = source._replace(value=raw_variable_values[name])
+        return executor
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        # graphql-core runs each subscription event on a shallow copy of the subscription's
+        # executor, so every copy shares its memo tables. Those are keyed by the identity of
+        # field lists that each event collects anew, and keep the lists alive: shared, they
+        # would gain entries with every event (~1-2 KB) for as long as the subscription lives
+        # (RSS growing by MB/s under a jobLogs fan-out). Each event gets its own, as a request
+        # does; an event's deferred work (copies of this copy) still shares them.
+        executor = super().build_per_event_executor(payload)
+        if isinstance(executor, LeafFastPathExecutionContext):
+            executor._relevant_sub_fields = {}
+            executor._stream_usages = RefMap()
+            executor._projections = self._projections.for_operation(executor._object_subfields)
         return executor
 
     def get_stream_usage(self, field_details_list: FieldDetailsList, path: Path) -> Any:

@@ -85,6 +85,11 @@ class Projections:
         self._plans: dict[int, tuple[GroupedFieldSet, tuple[Compiled | None, ...]]] = {}
         self._objects: dict[tuple[int, int], tuple[FieldDetailsList, Answer | None]] = {}
 
+    def for_operation(self, subfields: Subfields) -> Projections:
+        """Fresh per-operation tables over the same ``cache`` (for each event of a subscription,
+        an operation of its own: see ``LeafFastPathExecutionContext.build_per_event_executor``)."""
+        return Projections(subfields, self._cache)
+
     def plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:
         """Answers for the fields of ``grouped``; None when none has one (graphql-core's own
         loop is then just as good)."""
