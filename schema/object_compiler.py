@@ -38,7 +38,8 @@ Kind = Literal["", "str", "bool", "int", "enum"]
 class Compiled:
     """One field of a selection: its response name; its answer (from the parent object); for a
     leaf read as a plain attribute, the attribute and the completer of its value; ``kind``
-    says which values need no completer (with ``names``, an enum's names by member id)."""
+    says which values need no completer (with ``names``, an enum's names by member id);
+    ``nullable``: a None read is the answer itself."""
 
     name: str
     answer: Answer
@@ -46,6 +47,7 @@ class Compiled:
     complete: Answer | None
     kind: Kind
     names: dict[int, str] | None = None
+    nullable: bool = False
 
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
@@ -77,11 +79,15 @@ def compile_object(fields: Sequence[Compiled]) -> Answer:
                     "        else:",
                     f"            {value} = n",
                 ]
-            elif test is not None:
-                lines.append(f"        if {test.format(v=value)}:")
-                lines += _completed(value, index, "            ")
             else:
-                lines += _completed(value, index, "        ")
+                tests = [f"{value} is not None"] if field.nullable else []
+                if test is not None:
+                    tests.append(f"({test.format(v=value)})")
+                if tests:
+                    lines.append(f"        if {' and '.join(tests)}:")
+                    lines += _completed(value, index, "            ")
+                else:
+                    lines += _completed(value, index, "        ")
         else:
             namespace[f"a{index}"] = field.answer
             lines += [

@@ -169,9 +169,9 @@ class Projections:
         leaf = _leaf_completer(field.type)
         if leaf is not None:
             complete, kind, names = leaf
-            return Compiled(
-                response_name, _read_then(read, complete), attribute, complete, kind, names
-            )
+            nullable = not isinstance(field.type, GraphQLNonNull)
+            answer = _read_then(read, complete)
+            return Compiled(response_name, answer, attribute, complete, kind, names, nullable)
         completer = self._completer(field.type, details)
         if completer is None:
             return None
