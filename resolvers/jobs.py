@@ -19,9 +19,8 @@ async def job(
     snapshot, limit = await job_access.find_job(
         context, id=id, tail=tail, items="items" in selected, log_tail="logTail" in selected
     )
-    return Job.from_record(
-        snapshot.job, tail=limit, items=snapshot.items, tail_messages=snapshot.tail
-    )
+    tail_text = "\n".join(snapshot.tail) if snapshot.tail is not None else None
+    return Job.from_record(snapshot.job, tail=limit, items=snapshot.items, tail_text=tail_text)
 
 
 async def create_job(context: Context, *, input: CreateJobInput) -> Job:

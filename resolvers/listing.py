@@ -72,7 +72,7 @@ async def jobs(
         JobEdge(
             cursor=_cursor(record) if cursors else "",
             node=Job.from_record(
-                record, tail=limit, items=items.get(record.id), tail_messages=tails.get(record.id)
+                record, tail=limit, items=items.get(record.id), tail_text=tails.get(record.id)
             ),
         )
         for record in page.jobs

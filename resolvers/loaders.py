@@ -20,7 +20,7 @@ class Loaders:
         self._store = store
         self.items = DataLoader[str, list[ItemRecord]](self._load_items)
         self.item_counts = DataLoader[str, ItemCountsRecord](self._load_item_counts)
-        self.log_tails = DataLoader[TailKey, list[str]](self._load_log_tails)
+        self.log_tails = DataLoader[TailKey, str](self._load_log_tails)
 
     async def _load_items(self, job_ids: Sequence[str]) -> list[list[ItemRecord]]:
         by_job = await self._store.jobs.get_items(job_ids=job_ids)
@@ -30,11 +30,11 @@ class Loaders:
         by_job = await self._store.jobs.get_item_counts(job_ids=job_ids)
         return [by_job[job_id] for job_id in job_ids]
 
-    async def _load_log_tails(self, keys: Sequence[TailKey]) -> list[list[str]]:
-        found: dict[TailKey, list[str]] = {}
+    async def _load_log_tails(self, keys: Sequence[TailKey]) -> list[str]:
+        found: dict[TailKey, str] = {}
         # Requests in one batch nearly always share one limit; group so each group is one call.
         for limit, group in groupby(sorted(set(keys), key=lambda key: key[1]), key=lambda k: k[1]):
             job_ids = [job_id for job_id, _ in group]
-            tails = await self._store.logs.tail_messages_many(job_ids=job_ids, limit=limit)
+            tails = await self._store.logs.tail_texts(job_ids=job_ids, limit=limit)
             found.update({(job_id, limit): tails[job_id] for job_id in job_ids})
         return [found[key] for key in keys]

@@ -105,7 +105,7 @@ class Job:
     tail: strawberry.Private[int]
     # Read with the job when the query asked for them (job(id)); else the loaders fetch them.
     prefetched_items: strawberry.Private[list[ItemRecord] | None] = None
-    prefetched_tail: strawberry.Private[list[str] | None] = None
+    prefetched_tail: strawberry.Private[str | None] = None
 
     @classmethod
     def from_record(
@@ -114,7 +114,7 @@ class Job:
         *,
         tail: int,
         items: list[ItemRecord] | None = None,
-        tail_messages: list[str] | None = None,
+        tail_text: str | None = None,
     ) -> Self:
         return cls(
             id=strawberry.ID(record.id),
@@ -132,7 +132,7 @@ class Job:
             record=record,
             tail=tail,
             prefetched_items=items,
-            prefetched_tail=tail_messages,
+            prefetched_tail=tail_text,
         )
 
     # items and logTail answer synchronously when job(id) or jobs(...) read them with the job,
@@ -172,13 +172,10 @@ class Job:
         """The log tail when it needs no read or was read with the job; else None."""
         if self.tail <= 0 or self.record.last_seq == 0:
             return ""
-        if self.prefetched_tail is not None:
-            return "\n".join(self.prefetched_tail)
-        return None
+        return self.prefetched_tail
 
     async def _load_log_tail(self, context: Context) -> str:
-        messages = await context.loaders.log_tails.load((self.record.id, self.tail))
-        return "\n".join(messages)
+        return await context.loaders.log_tails.load((self.record.id, self.tail))
 
     @strawberry.field(description="How many items are in each status.")
     async def item_counts(self, info: Info) -> ItemCounts:

@@ -21,7 +21,7 @@ from domain.videos import Platform
 from storage.compiled import Query
 from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
-from storage.logs import tail_messages_many
+from storage.logs import tail_texts
 from storage.records import ItemRecord, JobRecord, LogLineRecord
 from storage.tables import job_items, jobs, log_lines
 
@@ -46,7 +46,7 @@ class JobPage:
     has_next_page: bool
     total_count: int | None  # None: not asked for
     items: dict[str, list[ItemRecord]] | None = None  # by job id
-    tails: dict[str, list[str]] | None = None  # by job id, oldest first
+    tails: dict[str, str] | None = None  # by job id: the last lines, oldest first, joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +148,7 @@ def select_job_page(
         has_next_page=len(rows) > first,
         total_count=None if total is None else int(total),
         items=select_items(conn, job_ids=job_ids) if items else None,
-        tails=tail_messages_many(conn, job_ids=job_ids, limit=tail) if tail is not None else None,
+        tails=tail_texts(conn, job_ids=job_ids, limit=tail) if tail is not None else None,
     )
 
 

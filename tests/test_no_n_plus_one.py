@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, event, text
 
-from storage.logs import tail_messages_many
+from storage.logs import tail_texts
 from storage.store import Store
 from tests.conftest import GraphQLRunner
 from tests.factories import make_job
@@ -64,7 +64,7 @@ def _plan(conn: Connection, job_ids: list[str]) -> str:
         captured.append((statement, parameters))
 
     event.listen(conn, "before_cursor_execute", record)
-    tail_messages_many(conn, job_ids=job_ids, limit=100)
+    tail_texts(conn, job_ids=job_ids, limit=100)
     event.remove(conn, "before_cursor_execute", record)
     statement, parameters = captured[-1]
     if conn.dialect.name == "sqlite":
@@ -88,6 +88,6 @@ async def test_batched_tail_is_one_indexed_statement(store: Store) -> None:
         # One LIMITed backward range per job on the primary key.
         assert "Index Scan Backward using log_lines_pkey" in plan and "Limit" in plan, plan
         assert "Seq Scan on log_lines" not in plan, plan
-    tails = await store.logs.tail_messages_many(job_ids=job_ids, limit=2)
-    assert tails[big[0].id] == ["line 19999", "line 20000"]
-    assert tails[small[-1].id] == ["line 4", "line 5"]
+    tails = await store.logs.tail_texts(job_ids=job_ids, limit=2)
+    assert tails[big[0].id] == "line 19999\nline 20000"
+    assert tails[small[-1].id] == "line 4\nline 5"

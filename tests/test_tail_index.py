@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, select, text
 
-from storage.logs import _TAILS_BY_SEQ, tail_messages_many
+from storage.logs import _TAIL_TEXTS_SQLITE, tail_texts
 from storage.store import Store
 from storage.tables import log_lines
 from tests.factories import make_job
@@ -49,18 +49,27 @@ async def test_tails_of_a_page_read_index_ranges_without_a_sort(store: Store) ->
     ids = [job.id for job in made]
     if not store.db.is_sqlite:
         # PostgreSQL reads a LATERAL (ORDER BY seq DESC LIMIT n) per job: its plan is its own.
-        tails = await store.db.read(lambda conn: tail_messages_many(conn, job_ids=ids, limit=2))
-        assert tails == {job_id: ["line 29", "line 30"] for job_id in ids}
+        tails = await store.db.read(lambda conn: tail_texts(conn, job_ids=ids, limit=2))
+        assert tails == dict.fromkeys(ids, "line 29\nline 30")
         return
 
     def plan(conn: Connection) -> str:
-        sql, names = _TAILS_BY_SEQ.sqlite_sql()
+        sql, names = _TAIL_TEXTS_SQLITE.sqlite_sql()
         expanded = sql.replace("__[POSTCOMPILE_job_ids]", ", ".join("?" * len(ids)))
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + expanded, (*ids, 2)).all()
-        assert names == ("job_ids", "limit")
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + expanded, ("\n", 2, *ids)).all()
+        assert names == ("param_1", "limit", "job_ids")
         return "\n".join(str(row[-1]) for row in rows)
 
     found = await store.db.read(plan)
     assert "SEARCH log_lines USING" in found and "TEMP B-TREE" not in found, found
-    tails = await store.db.read(lambda conn: tail_messages_many(conn, job_ids=ids, limit=2))
-    assert tails == {job_id: ["line 29", "line 30"] for job_id in ids}
+    tails = await store.db.read(lambda conn: tail_texts(conn, job_ids=ids, limit=2))
+    assert tails == dict.fromkeys(ids, "line 29\nline 30")
+
+
+async def test_tail_texts_keep_seq_order_and_handle_short_and_empty_logs(store: Store) -> None:
+    long, short, empty = [await make_job(store, lines=n) for n in (1_000, 3, 0)]
+    texts = await store.logs.tail_texts(job_ids=[long.id, short.id, empty.id], limit=600)
+    assert texts[long.id] == "\n".join(f"line {n}" for n in range(401, 1_001))
+    assert texts[short.id] == "line 1\nline 2\nline 3"
+    assert texts[empty.id] == ""
+    assert await store.logs.tail_texts(job_ids=[long.id], limit=0) == {long.id: ""}
