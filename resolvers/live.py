@@ -8,10 +8,18 @@ seqs it has delivered to skip what the client already has (no gap, no duplicate)
 The resolvers are coroutines that check arguments and access first and then return the
 stream, so a bad id or another tenant's job is refused before the stream starts (an ``error``
 message on graphql-transport-ws, not a ``next``).
+
+Every stream lets the event loop run between two deliveries (:func:`_take_turns`). Nothing
+else in a delivery waits: SQLite reads run on the loop, and a WebSocket send returns at once
+while the socket is writable. Without that pause, each follower woken by an append sent all it
+was behind (every page of a backlog) in one go, and the followers woken together did so in one
+pass of the loop, so the next HTTP request (the appender's next batch, a job(id) poll, /healthz)
+waited for subscribers x lines messages.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
 from datetime import datetime
@@ -62,6 +70,7 @@ async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGe
         current = job
         try:
             while True:
+                await _take_turns()
                 _fresh_loaders(context)
                 yield Job.from_record(current, tail=limit)
                 if current.status.is_terminal:
@@ -121,6 +130,7 @@ async def job_logs(
             while batch.job is not None:
                 for line in batch.lines:
                     if line.seq > last:  # a re-read may overlap what was sent: skip it
+                        await _take_turns()
                         yield LogLine.from_record(line)
                         last = line.seq
                 job = batch.job
@@ -179,6 +189,7 @@ async def job_events(
                 sent.move_to_end(job.id)
                 if len(sent) > _DEDUPE_JOBS:
                     sent.popitem(last=False)
+                await _take_turns()
                 _fresh_loaders(context)
                 yield Job.from_record(job, tail=limit)
         except SubscriberOverflow:
@@ -189,6 +200,12 @@ async def job_events(
             subscription.release()
 
     return stream()
+
+
+async def _take_turns() -> None:
+    """Before each delivery, let every other ready task (an HTTP request, another follower)
+    take its turn: one message per follower per pass of the loop, never a whole backlog."""
+    await asyncio.sleep(0)
 
 
 class _Closed(Exception):
