@@ -9,17 +9,16 @@ The resolvers are coroutines that check arguments and access first and then retu
 stream, so a bad id or another tenant's job is refused before the stream starts (an ``error``
 message on graphql-transport-ws, not a ``next``).
 
-Every stream lets the event loop run between two deliveries (:func:`_take_turns`). Nothing
-else in a delivery waits: SQLite reads run on the loop, and a WebSocket send returns at once
-while the socket is writable. Without that pause, each follower woken by an append sent all it
-was behind (every page of a backlog) in one go, and the followers woken together did so in one
-pass of the loop, so the next HTTP request (the appender's next batch, a job(id) poll, /healthz)
-waited for subscribers x lines messages.
+Every stream takes a turn (:class:`live.turns.Pace`) before each message. Nothing else in a
+delivery waits: SQLite reads run on the loop, and a WebSocket send returns at once while the
+socket is writable. Without turns, each follower woken by an append sent all it was behind
+(every page of a backlog) in one go, and the followers woken together did so in one pass of
+the loop, so the next HTTP request (the appender's next batch, a job(id) poll, /healthz) waited
+for subscribers x lines messages.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
 from datetime import datetime
@@ -29,6 +28,7 @@ from domain.jobs import JobStatus
 from domain.principal import Scope
 from live.broker import Broker, SubscriberOverflow, Subscription
 from live.events import EventKind, JobEvent
+from live.turns import Pace
 from resolvers.arguments import parse_job_id, resolve_tail
 from schema.context import Context
 from schema.types import Job, LogLine
@@ -68,9 +68,10 @@ async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGe
 
     async def stream() -> AsyncGenerator[Job, None]:
         current = job
+        pace = Pace()
         try:
             while True:
-                await _take_turns()
+                await pace()
                 _fresh_loaders(context)
                 yield Job.from_record(current, tail=limit)
                 if current.status.is_terminal:
@@ -126,11 +127,12 @@ async def job_logs(
     async def stream() -> AsyncGenerator[LogLine, None]:
         last = delivered
         batch: JobWithLines = first
+        pace = Pace()
         try:
             while batch.job is not None:
                 for line in batch.lines:
                     if line.seq > last:  # a re-read may overlap what was sent: skip it
-                        await _take_turns()
+                        await pace()
                         yield LogLine.from_record(line)
                         last = line.seq
                 job = batch.job
@@ -174,6 +176,7 @@ async def job_events(
     async def stream() -> AsyncGenerator[Job, None]:
         # A late reader re-reads a newer state for an older event; send each state once.
         sent: OrderedDict[str, datetime] = OrderedDict()
+        pace = Pace()
         try:
             async for event in subscription:
                 if event.kind is not EventKind.JOB:
@@ -189,7 +192,7 @@ async def job_events(
                 sent.move_to_end(job.id)
                 if len(sent) > _DEDUPE_JOBS:
                     sent.popitem(last=False)
-                await _take_turns()
+                await pace()
                 _fresh_loaders(context)
                 yield Job.from_record(job, tail=limit)
         except SubscriberOverflow:
@@ -200,12 +203,6 @@ async def job_events(
             subscription.release()
 
     return stream()
-
-
-async def _take_turns() -> None:
-    """Before each delivery, let every other ready task (an HTTP request, another follower)
-    take its turn: one message per follower per pass of the loop, never a whole backlog."""
-    await asyncio.sleep(0)
 
 
 class _Closed(Exception):
