@@ -30,10 +30,10 @@ QUANTUM = 16
 
 
 class _Turns:
-    """One event loop's budget and queue of waiting streams."""
+    """One event loop's budget and queue of waiting streams (called on that loop only; holds
+    no reference to it, so the loop's entry in ``_TURNS`` goes with the loop)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+    def __init__(self) -> None:
         self._left = PASS_BUDGET
         self._waiting: deque[asyncio.Future[tuple[int, int]]] = deque()
         self._armed = False
@@ -51,7 +51,7 @@ class _Turns:
     async def wait(self) -> tuple[int, int]:
         """Queue for a later pass; returns the messages granted (at least one) and the epoch
         they were granted in."""
-        future: asyncio.Future[tuple[int, int]] = self._loop.create_future()
+        future: asyncio.Future[tuple[int, int]] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
         self._arm()
         return await future
@@ -59,7 +59,7 @@ class _Turns:
     def _arm(self) -> None:
         if not self._armed:
             self._armed = True
-            self._loop.call_soon(self._refill)
+            asyncio.get_running_loop().call_soon(self._refill)
 
     def _refill(self) -> None:
         # Runs in the pass after the budget was first drawn on: a new pass, a new budget.
@@ -84,7 +84,7 @@ def _turns() -> _Turns:
     loop = asyncio.get_running_loop()
     turns = _TURNS.get(loop)
     if turns is None:
-        turns = _TURNS[loop] = _Turns(loop)
+        turns = _TURNS[loop] = _Turns()
     return turns
 
 

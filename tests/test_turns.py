@@ -4,6 +4,7 @@ bounded runs of messages, waiting streams take turns, a cancelled one holds nobo
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 
 from live.turns import _TURNS, PASS_BUDGET, QUANTUM, Pace
@@ -76,3 +77,16 @@ async def test_a_cancelled_stream_holds_nobody_up_and_the_turns_go_idle() -> Non
     for _ in range(3):
         await asyncio.sleep(0)
     assert not _TURNS[asyncio.get_running_loop()]._armed  # nothing left scheduled
+
+
+def test_a_closed_loop_leaves_no_turns_behind() -> None:
+    async def one_stream() -> None:
+        await _stream("s", 3 * PASS_BUDGET, [])
+
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(one_stream())
+    assert loop in _TURNS
+    loop.close()
+    del loop
+    gc.collect()
+    assert not any(key.is_closed() for key in _TURNS)
