@@ -11,7 +11,8 @@ makes. The streams therefore ask for a turn before each message:
 
 A pass of the loop sends about :data:`PASS_BUDGET` messages in all (never more than twice
 that), in runs of up to :data:`QUANTUM` messages per stream: in the fan-out bench, one message
-per turn (``asyncio.sleep(0)`` before each) cost ~20 % more server CPU per message than runs.
+per turn (``asyncio.sleep(0)`` before each) cost ~20 % more server CPU per message than runs,
+and since ``server.coalescing`` a run also leaves in one socket write.
 Streams that find the budget spent wait in one FIFO queue and are granted their run in a later
 pass, in queue order; each grant sends at least one message, so every waiting stream advances.
 A stream's unused credit lapses when the pass it was granted in is over.
