@@ -4,6 +4,7 @@ the same data, and the same errors with the same paths, for every shape of selec
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -160,8 +161,14 @@ def _boxes(context_class: type[StrawberryGraphQLCoreExecutionContext]) -> strawb
     ],
 )
 def test_bad_values_get_graphql_cores_errors(query: str) -> None:
-    fast = _toy(LeafFastPathExecutionContext).execute_sync(query)
-    slow = _toy(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
+    _assert_same_answers(_toy, query)
+
+
+def _assert_same_answers(
+    make: Callable[[type[StrawberryGraphQLCoreExecutionContext]], strawberry.Schema], query: str
+) -> None:
+    fast = make(LeafFastPathExecutionContext).execute_sync(query)
+    slow = make(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
     assert fast.data == slow.data
     assert [(e.message, e.path, e.locations) for e in fast.errors or []] == [
         (e.message, e.path, e.locations) for e in slow.errors or []
@@ -183,12 +190,7 @@ def test_bad_values_get_graphql_cores_errors(query: str) -> None:
     ],
 )
 def test_nested_answers_give_way_to_graphql_core_where_it_would_fail(query: str) -> None:
-    fast = _boxes(LeafFastPathExecutionContext).execute_sync(query)
-    slow = _boxes(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
-    assert fast.data == slow.data
-    assert [(e.message, e.path, e.locations) for e in fast.errors or []] == [
-        (e.message, e.path, e.locations) for e in slow.errors or []
-    ]
+    _assert_same_answers(_boxes, query)
 
 
 class _Counting(LeafFastPathExecutionContext):
