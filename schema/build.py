@@ -15,7 +15,7 @@ from schema.auth import ApiKeyAuth
 from schema.direct_resolvers import use_direct_resolvers
 from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
-from schema.execution import LeafFastPathExecutionContext
+from schema.execution import FastPathExecutionContext
 from schema.extension_runner import CachedHooksRunner
 from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
@@ -69,9 +69,7 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
         execution_context_class=(
-            LeafFastPathExecutionContext
-            if direct_resolvers
-            else StrawberryGraphQLCoreExecutionContext
+            FastPathExecutionContext if direct_resolvers else StrawberryGraphQLCoreExecutionContext
         ),
     )
     schema.hide_suggestions = production

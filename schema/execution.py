@@ -37,7 +37,7 @@ from schema.projection import Projections, shared_cache
 from schema.variables import pre_coerce
 
 
-class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
+class FastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._projections = Projections(
@@ -88,7 +88,7 @@ class LeafFastPathExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # (RSS growing by MB/s under a jobLogs fan-out). Each event gets its own, as a request
         # does; an event's deferred work (copies of this copy) still shares them.
         executor = super().build_per_event_executor(payload)
-        if isinstance(executor, LeafFastPathExecutionContext):
+        if isinstance(executor, FastPathExecutionContext):
             executor._relevant_sub_fields = {}
             executor._stream_usages = RefMap()
             executor._projections = self._projections.for_operation(executor._object_subfields)

@@ -87,7 +87,7 @@ class Projections:
 
     def for_operation(self, subfields: Subfields) -> Projections:
         """Fresh per-operation tables over the same ``cache`` (for each event of a subscription,
-        an operation of its own: see ``LeafFastPathExecutionContext.build_per_event_executor``)."""
+        an operation of its own: see ``FastPathExecutionContext.build_per_event_executor``)."""
         return Projections(subfields, self._cache)
 
     def plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:

@@ -15,7 +15,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from schema.build import JobgraphSchema, build_schema
 from schema.context import Context
-from schema.execution import LeafFastPathExecutionContext
+from schema.execution import FastPathExecutionContext
 from schema.projection import enum_names
 from settings import Settings
 from storage.store import Store
@@ -167,7 +167,7 @@ def test_bad_values_get_graphql_cores_errors(query: str) -> None:
 def _assert_same_answers(
     make: Callable[[type[StrawberryGraphQLCoreExecutionContext]], strawberry.Schema], query: str
 ) -> None:
-    fast = make(LeafFastPathExecutionContext).execute_sync(query)
+    fast = make(FastPathExecutionContext).execute_sync(query)
     slow = make(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
     assert fast.data == slow.data
     assert [(e.message, e.path, e.locations) for e in fast.errors or []] == [
@@ -193,7 +193,7 @@ def test_nested_answers_give_way_to_graphql_core_where_it_would_fail(query: str)
     _assert_same_answers(_boxes, query)
 
 
-class _Counting(LeafFastPathExecutionContext):
+class _Counting(FastPathExecutionContext):
     executed: list[str] = []
 
     def execute_field(self, parent_type: Any, source: Any, details: Any, path: Any, *a: Any) -> Any:
@@ -220,7 +220,7 @@ def test_only_the_failing_branch_takes_graphql_cores_path() -> None:
 def test_a_polled_query_reuses_its_answers_and_still_reports_errors() -> None:
     schema = strawberry.Schema(
         query=BoxQuery,
-        execution_context_class=LeafFastPathExecutionContext,
+        execution_context_class=FastPathExecutionContext,
         extensions=[ParserCache],
     )
     query = "{ boxes { label thing { name } maybe { nickname } } }"
@@ -231,7 +231,7 @@ def test_a_polled_query_reuses_its_answers_and_still_reports_errors() -> None:
 
 
 def test_bad_values_are_reported_not_swallowed() -> None:
-    result = _toy(LeafFastPathExecutionContext).execute_sync("{ things { name } }")
+    result = _toy(FastPathExecutionContext).execute_sync("{ things { name } }")
     assert result.data is None
     assert result.errors is not None
     assert result.errors[0].path == ["things", 1, "name"]
@@ -246,7 +246,7 @@ def test_a_field_middleware_sees_every_field() -> None:
             return _next(root, info, *args, **kwargs)
 
     schema = strawberry.Schema(
-        query=ToyQuery, extensions=[Spy], execution_context_class=LeafFastPathExecutionContext
+        query=ToyQuery, extensions=[Spy], execution_context_class=FastPathExecutionContext
     )
     result = schema.execute_sync("{ things { nickname } }")
     assert result.errors is None

@@ -10,7 +10,7 @@ from graphql import ExecutionResult, Undefined, execute, parse
 from graphql.utilities import coerce_input_value
 
 from schema.build import build_schema
-from schema.execution import LeafFastPathExecutionContext
+from schema.execution import FastPathExecutionContext
 from schema.variables import pre_coerce
 
 SCHEMA = build_schema()
@@ -63,7 +63,7 @@ def test_bad_lines_still_get_graphql_cores_errors() -> None:
         SCHEMA._schema,
         APPEND,
         variable_values=variables,
-        executor_class=LeafFastPathExecutionContext,
+        executor_class=FastPathExecutionContext,
     )
     assert isinstance(result, ExecutionResult)
     assert result.data is None
