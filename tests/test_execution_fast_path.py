@@ -43,6 +43,21 @@ APP_QUERIES = [
     "{ me { name tenant scopes __typename } }",
     "query J($id: ID!) { job(id: $id, tail: 2) { id status items { code status } logTail } "
     "other: job(id: $id) { logTail logLineCount } }",
+    # jobs' arguments as graphql-core coerces them: an input object of enums and datetimes
+    "{ jobs(first: 3, filter: {statuses: [PENDING, RUNNING], platform: YOUTUBE, "
+    'createdAfter: "2020-01-01T00:00:00Z", createdBefore: "2100-01-01T00:00:00+02:00"}) '
+    "{ totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }",
+    "{ jobs(filter: {statuses: []}) { totalCount } jobs2: jobs(first: 1, tail: 0) { "
+    "edges { node { logTail } } } }",
+]
+
+# Refused arguments: the same errors on both paths.
+APP_ERRORS = [
+    "{ jobs(first: 0) { totalCount } }",
+    '{ jobs(filter: {createdAfter: "2020-01-01T00:00:00"}) { totalCount } }',
+    '{ jobs(filter: {createdAfter: "2030-01-01T00:00:00Z", createdBefore: "2020-01-01T00:00:00Z"}) '
+    "{ totalCount } }",
+    '{ jobs(first: 2, after: "not a cursor") { totalCount } }',
 ]
 
 
@@ -65,6 +80,17 @@ async def test_app_queries_answer_as_graphql_core_does(
     fast = await _run(schema, store, settings, query, jobs[-1].id)
     slow = await _run(reference, store, settings, query, jobs[-1].id)
     assert fast[1] == [], fast[1]
+    assert fast == slow
+
+
+@pytest.mark.parametrize("query", APP_ERRORS)
+async def test_app_errors_are_graphql_cores(
+    query: str, schema: JobgraphSchema, reference: JobgraphSchema, store: Store, settings: Settings
+) -> None:
+    job = await make_job(store, items=1)
+    fast = await _run(schema, store, settings, query, job.id)
+    slow = await _run(reference, store, settings, query, job.id)
+    assert fast[1], "expected an error"
     assert fast == slow
 
 
