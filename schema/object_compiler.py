@@ -5,7 +5,8 @@ costs a call, a loop step and a comparison per field, more than reading the attr
 So the answers of a selection whose fields all have one are compiled into a single function,
 the way ``dataclasses`` compiles ``__init__``: each plain attribute is read inline and taken as
 it is when its type needs no conversion (a ``str`` for String/ID, a ``bool`` for Boolean, an
-``int`` in range for Int, an enum member by a dict lookup); anything else goes through the
+``int`` in range for Int, an enum member by a dict lookup; a ``datetime`` whose serializer is
+``isoformat`` gets that method called directly); anything else goes through the
 field's own completer, and every other field through its answer function. The generated text
 depends only on the selection's names and kinds, so its code is compiled once and reused; the
 functions it calls come in as the namespace it is executed in.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import keyword
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 Answer = Callable[[Any], Any]
@@ -31,7 +33,7 @@ Answer = Callable[[Any], Any]
 UNANSWERED: Any = object()
 
 # How an attribute's value may be taken without calling its completer.
-Kind = Literal["", "str", "bool", "int", "enum"]
+Kind = Literal["", "str", "bool", "int", "enum", "isoformat"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,16 @@ def compile_object(fields: Sequence[Compiled]) -> Answer:
             namespace[f"c{index}"] = field.complete
             lines.append(f"        {value} = source.{attribute}")
             test = _TESTS.get(field.kind)
-            if field.kind == "enum":
+            if field.kind == "isoformat":
+                # A datetime whose serializer is isoformat (Strawberry's DateTime): called here.
+                namespace["D"] = datetime
+                lines += [
+                    f"        if type({value}) is D:",
+                    f"            {value} = {value}.isoformat()",
+                    f"        elif {value} is not None:" if field.nullable else "        else:",
+                    *_completed(value, index, "            "),
+                ]
+            elif field.kind == "enum":
                 namespace[f"e{index}"] = field.names
                 lines += [
                     f"        n = e{index}.get(id({value}))",

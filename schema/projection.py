@@ -47,6 +47,7 @@ from graphql import (
 )
 from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, GroupedFieldSet
 from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
 from strawberry.types.field import StrawberryField
 
 from schema.object_compiler import UNANSWERED, Compiled, Kind, compile_object
@@ -180,32 +181,42 @@ class Projections:
     def _completer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Answer | None:
         """Completes a value (None included) of an object or list type."""
         non_null = isinstance(type_, GraphQLNonNull)
-        inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
-        complete: Answer | None
-        if isinstance(inner, GraphQLList):
-            complete = self._list_completer(inner.of_type, details)
-        elif isinstance(inner, GraphQLObjectType):
-            complete = self.object_answer(inner, details)
-        else:
-            complete = None
+        complete = self._value_completer(type_, details)
         if complete is None:
             return None
         return _non_null(complete) if non_null else _nullable(complete)
+
+    def _value_completer(
+        self, type_: GraphQLOutputType, details: FieldDetailsList
+    ) -> Answer | None:
+        """Completes a value that is not None of an object or list type (or its non-null)."""
+        inner = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        if isinstance(inner, GraphQLList):
+            return self._list_completer(inner.of_type, details)
+        if isinstance(inner, GraphQLObjectType):
+            return self.object_answer(inner, details)
+        return None
 
     def _list_completer(
         self, item_type: GraphQLOutputType, details: FieldDetailsList
     ) -> Answer | None:
         leaf = _leaf_completer(item_type)
-        item = leaf[0] if leaf is not None else self._completer(item_type, details)
+        item = leaf[0] if leaf is not None else self._value_completer(item_type, details)
         if item is None:
             return None
         complete_item = item
+        non_null = isinstance(item_type, GraphQLNonNull)
 
         def complete(values: Any) -> Any:
             if type(values) is not list and type(values) is not tuple:
                 return UNANSWERED  # graphql-core's path takes any iterable, or reports
-            results = []
+            results: list[Any] = []
             for value in values:
+                if value is None:
+                    if non_null:
+                        return UNANSWERED
+                    results.append(None)
+                    continue
                 answered = complete_item(value)
                 if answered is UNANSWERED:
                     return UNANSWERED
@@ -272,6 +283,8 @@ def _leaf_completer(type_: GraphQLOutputType) -> tuple[Answer, Kind, dict[int, s
     names = enum_names(leaf_type)
     kind: Kind = _KINDS.get(leaf_type.name, "") if specified else ("enum" if names else "")
     serialize = leaf_type.coerce_output_value
+    if serialize is strawberry_isoformat:
+        kind = "isoformat"
 
     def complete(value: Any) -> Any:
         if value is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -131,6 +132,8 @@ class Box:
     things: list[Thing]
     tags: list[str]
     loose_tags: list[str | None] | None
+    maybes: list[Thing | None] | None = None
+    when: datetime | None = None
 
 
 _OK = Thing(name="ok", nickname=None, colour=Colour.RED, count=1)
@@ -147,8 +150,26 @@ class BoxQuery:
             yield "g"
 
         return [
-            Box(label="a", thing=_OK, maybe=None, things=[_OK], tags=["x"], loose_tags=None),
-            Box(label="b", thing=_NAMELESS, maybe=_OK, things=[], tags=[], loose_tags=[None]),
+            Box(
+                label="a",
+                thing=_OK,
+                maybe=None,
+                things=[_OK],
+                tags=["x"],
+                loose_tags=None,
+                maybes=[None, _OK, _NAMELESS],
+                when=datetime(2020, 1, 1, tzinfo=UTC),
+            ),
+            Box(
+                label="b",
+                thing=_NAMELESS,
+                maybe=_OK,
+                things=[],
+                tags=[],
+                loose_tags=[None],
+                maybes=[_OK],
+                when=date(2020, 1, 2),  # type: ignore[arg-type]
+            ),
             Box(
                 label="c",
                 thing=_OK,
@@ -156,6 +177,7 @@ class BoxQuery:
                 things=(_OK,),  # type: ignore[arg-type]
                 tags=generated(),
                 loose_tags=["y"],
+                when="not a datetime",  # type: ignore[arg-type]
             ),
             Box(
                 label="d",
@@ -213,6 +235,9 @@ def _assert_same_answers(
         "{ boxes { label maybe { nickname } things { colour count } } }",
         "{ boxes { label things { name } } }",
         "{ boxes { __typename l: label thing { __typename c: count } maybe { count } } }",
+        "{ boxes { label maybes { count } } }",
+        "{ boxes { label maybes { name } } }",
+        "{ boxes { label when } }",
     ],
 )
 def test_nested_answers_give_way_to_graphql_core_where_it_would_fail(query: str) -> None:
