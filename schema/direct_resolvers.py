@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from graphql import GraphQLObjectType, GraphQLResolveInfo
+from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
 from strawberry import Schema
 
 from resolvers import jobs as job_resolvers
@@ -74,13 +74,16 @@ SYNC: dict[tuple[str, str], Callable[[Any], Any]] = {
 
 def use_direct_resolvers(schema: Schema) -> None:
     for (type_name, field_name), (resolve, arguments) in DIRECT.items():
-        owner = schema._schema.get_type(type_name)
-        assert isinstance(owner, GraphQLObjectType), type_name
-        field = owner.fields[field_name]
+        field = _field(schema, type_name, field_name)
         assert set(field.args) == arguments, f"{type_name}.{field_name} changed: update DIRECT"
         field.resolve = resolve
     for (type_name, field_name), value_now in SYNC.items():
-        owner = schema._schema.get_type(type_name)
-        assert isinstance(owner, GraphQLObjectType), type_name
-        field = owner.fields[field_name]
+        field = _field(schema, type_name, field_name)
         field.extensions = {**(field.extensions or {}), SYNC_VALUE: value_now}
+
+
+def _field(schema: Schema, type_name: str, field_name: str) -> GraphQLField:
+    owner = schema._schema.get_type(type_name)
+    assert isinstance(owner, GraphQLObjectType), type_name
+    field: GraphQLField = owner.fields[field_name]
+    return field

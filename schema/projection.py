@@ -83,7 +83,10 @@ class Projections:
     def __init__(self, subfields: Subfields, cache: Cache) -> None:
         self._subfields = subfields
         self._cache = cache
-        self._plans: dict[int, tuple[GroupedFieldSet, tuple[Compiled | None, ...]]] = {}
+        # id(grouped field set) -> (the set, kept alive; its fields' answers; the plan)
+        self._plans: dict[
+            int, tuple[GroupedFieldSet, tuple[Compiled | None, ...], Plan | None]
+        ] = {}
         self._objects: dict[tuple[int, int], tuple[FieldDetailsList, Answer | None]] = {}
 
     def for_operation(self, subfields: Subfields) -> Projections:
@@ -94,10 +97,11 @@ class Projections:
     def plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:
         """Answers for the fields of ``grouped``; None when none has one (graphql-core's own
         loop is then just as good)."""
-        fields = self._fields(parent_type, grouped)
-        if all(field is None for field in fields):
-            return None
-        return tuple(None if field is None else field.answer for field in fields)
+        cached = self._plans.get(id(grouped))
+        if cached is None or cached[0] is not grouped:
+            self._fields(parent_type, grouped)
+            cached = self._plans[id(grouped)]
+        return cached[2]
 
     def object_answer(self, type_: GraphQLOutputType, details: FieldDetailsList) -> Answer | None:
         """Completes a non-null value of an object type in one step, when every field selected
@@ -135,8 +139,14 @@ class Projections:
                 self._field(parent_type, name, details) for name, details in grouped.items()
             ),
         )
-        self._plans[id(grouped)] = (grouped, fields)
-        return cast("tuple[Compiled | None, ...]", fields)
+        answers = cast("tuple[Compiled | None, ...]", fields)
+        plan = (
+            tuple(None if field is None else field.answer for field in answers)
+            if any(field is not None for field in answers)
+            else None
+        )
+        self._plans[id(grouped)] = (grouped, answers, plan)
+        return answers
 
     def _cached(
         self, what: str, type_: GraphQLOutputType, nodes: tuple[Any, ...], make: Callable[[], Any]
@@ -319,8 +329,9 @@ def enum_names(leaf_type: GraphQLScalarType | GraphQLEnumType) -> dict[int, str]
 
 
 _MAX_CACHE = 4096
-# id(operation) -> (the operation, kept alive so its id stays unique; its cache)
-_SHARED: dict[int, tuple[OperationDefinitionNode, Cache]] = {}
+# id(operation) -> (the operation, kept alive so its id stays unique; its cache, or None when
+# its selections depend on the variables)
+_SHARED: dict[int, tuple[OperationDefinitionNode, Cache | None]] = {}
 _MAX_SHARED = 1024
 
 
@@ -330,17 +341,16 @@ def shared_cache(operation: OperationDefinitionNode, fragments: Iterable[Fragmen
     them is the same every time unless a directive (@skip, @include...) or a fragment's own
     variables make it depend on the variables. Such an operation gets a fresh cache."""
     entry = _SHARED.get(id(operation))
-    if entry is not None and entry[0] is operation:
-        return entry[1]
-    cache: Cache = {}
-    details = list(fragments)
-    if any(fragment.variable_signatures for fragment in details):
-        return cache
-    if not any(_has_directives(node) for node in (operation, *(f.definition for f in details))):
+    if entry is None or entry[0] is not operation:
+        details = list(fragments)
+        variable = any(fragment.variable_signatures for fragment in details) or any(
+            _has_directives(node) for node in (operation, *(f.definition for f in details))
+        )
         if len(_SHARED) >= _MAX_SHARED:
             _SHARED.clear()
-        _SHARED[id(operation)] = (operation, cache)
-    return cache
+        entry = _SHARED[id(operation)] = (operation, None if variable else {})
+    cache = entry[1]
+    return {} if cache is None else cache
 
 
 def _has_directives(node: Node) -> bool:
