@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache, ValidationCache
+from strawberry.extensions import DisableIntrospection, ParserCache
 from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.config import StrawberryConfig
@@ -23,6 +23,7 @@ from schema.query import Query
 from schema.rate_limit import RateLimit
 from schema.subscription import Subscription
 from schema.suggestions import strip_suggestions
+from schema.validation_cache import TextValidationCache
 from settings import Settings
 
 
@@ -58,7 +59,7 @@ def build_schema(
         # unwind hooks entered before a refusing one, so refusals count in the HTTP metric.
         OperationMetrics,
         ParserCache,
-        ValidationCache,
+        TextValidationCache,
     ]
     if production:
         extensions.append(DisableIntrospection)

@@ -13,11 +13,14 @@ from; errors, field middleware and the schema extensions run as for any other fi
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
 from strawberry import Schema
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from resolvers import jobs as job_resolvers
 from resolvers import lifecycle
@@ -25,6 +28,7 @@ from resolvers.lookahead import selected_names
 from schema.context import Context
 from schema.lifecycle_types import log_line_from_coerced
 from schema.projection import SYNC_VALUE
+from schema.record_fields import record_path_of
 from schema.types import Job, VideoItem
 
 Info = GraphQLResolveInfo[Context]
@@ -73,6 +77,7 @@ SYNC: dict[tuple[str, str], Callable[[Any], Any]] = {
 
 
 def use_direct_resolvers(schema: Schema) -> None:
+    _use_record_getters(schema)
     for (type_name, field_name), (resolve, arguments) in DIRECT.items():
         field = _field(schema, type_name, field_name)
         assert set(field.args) == arguments, f"{type_name}.{field_name} changed: update DIRECT"
@@ -87,3 +92,21 @@ def _field(schema: Schema, type_name: str, field_name: str) -> GraphQLField:
     assert isinstance(owner, GraphQLObjectType), type_name
     field: GraphQLField = owner.fields[field_name]
     return field
+
+
+def _use_record_getters(schema: Schema) -> None:
+    """Record fields (schema.record_fields) resolve with a plain getter of their path."""
+    for type_ in schema._schema.type_map.values():
+        if not isinstance(type_, GraphQLObjectType):
+            continue
+        for field in type_.fields.values():
+            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+            if not isinstance(definition, StrawberryField) or definition.extensions:
+                continue
+            path = record_path_of(definition.metadata)
+            if path is not None and not definition.permission_classes:
+                field.resolve = _getter(operator.attrgetter(path))
+
+
+def _getter(read: Callable[[Any], Any]) -> Callable[..., Any]:
+    return lambda source, _info: read(source)

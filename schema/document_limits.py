@@ -2,7 +2,7 @@
 (validation), and the lists in its variables.
 
 Limits come from the request's settings, so every app (and every test) can set its own.
-The validation rules are built once per limit value and reused: ``ValidationCache`` keys
+The validation rules are built once per limit value and reused: the validation cache keys
 its entries on the rule classes, so a fresh class per operation would never hit the cache.
 """
 

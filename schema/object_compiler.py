@@ -114,7 +114,8 @@ def compile_object(fields: Sequence[Compiled]) -> Answer:
             _CODE.clear()
         code = _CODE[text] = compile(text, "<schema.object_compiler>", "exec")
     # The text is made of this module's templates, response names as repr() literals and
-    # attribute names checked to be plain identifiers: no input reaches it otherwise.
+    # attribute names (or dotted paths) checked to be plain identifiers: no input reaches it
+    # otherwise.
     exec(code, namespace)  # noqa: S102
     project: Answer = namespace["project"]
     return project
@@ -137,4 +138,5 @@ _TESTS: dict[str, str] = {
 
 
 def _plain_name(attribute: str) -> bool:
-    return attribute.isidentifier() and not keyword.iskeyword(attribute)
+    """An attribute or a dotted path of them (``record.created_at``): safe to write as code."""
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in attribute.split("."))

@@ -1,4 +1,5 @@
-"""Output types. Each is built from a storage record with ``from_record``."""
+"""Output types. Each is built from a storage record with ``from_record``; ``Job`` and
+``VideoItem`` keep theirs and read their fields off it (schema.record_fields)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import strawberry
 from resolvers import log_pages
 from schema.context import Context
 from schema.enums import ItemStatus, JobStatus, Platform
+from schema.record_fields import record_field
 from storage.listing import LogPageRecord
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord
 
@@ -19,23 +21,19 @@ Info = strawberry.Info[Context, None]
 
 @strawberry.type(description="One video of a job, in the order it was submitted.")
 class VideoItem:
-    position: int = strawberry.field(description="Order within the job, from 0.")
-    platform: Platform
-    code: str
-    url: str = strawberry.field(description="Canonical URL derived from platform and code.")
-    status: ItemStatus
-    error: str | None
+    record: strawberry.Private[ItemRecord]
+    position: int = record_field("record.position", description="Order within the job, from 0.")
+    platform: Platform = record_field("record.platform")
+    code: str = record_field("record.code")
+    url: str = record_field(
+        "record.url", description="Canonical URL derived from platform and code."
+    )
+    status: ItemStatus = record_field("record.status")
+    error: str | None = record_field("record.error")
 
     @classmethod
     def from_record(cls, record: ItemRecord) -> Self:
-        return cls(
-            position=record.position,
-            platform=record.platform,
-            code=record.code,
-            url=record.url,
-            status=record.status,
-            error=record.error,
-        )
+        return cls(record=record)
 
 
 @strawberry.type
@@ -89,23 +87,25 @@ class ItemCounts:
 
 @strawberry.type(description="A video-extraction job: its state, its videos and its log.")
 class Job:
-    id: strawberry.ID
-    status: JobStatus
-    progress: int = strawberry.field(description="0..100; never decreases within one run.")
-    attempt: int
-    created_at: datetime
-    updated_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    error: str | None
-    log_line_count: int
-    cancelable: bool
-    retryable: bool
     record: strawberry.Private[JobRecord]
     tail: strawberry.Private[int]
     # Read with the job when the query asked for them (job(id)); else the loaders fetch them.
     prefetched_items: strawberry.Private[list[ItemRecord] | None] = None
     prefetched_tail: strawberry.Private[str | None] = None
+    id: strawberry.ID = record_field("record.id")
+    status: JobStatus = record_field("record.status")
+    progress: int = record_field(
+        "record.progress", description="0..100; never decreases within one run."
+    )
+    attempt: int = record_field("record.attempt")
+    created_at: datetime = record_field("record.created_at")
+    updated_at: datetime = record_field("record.updated_at")
+    started_at: datetime | None = record_field("record.started_at")
+    finished_at: datetime | None = record_field("record.finished_at")
+    error: str | None = record_field("record.error")
+    log_line_count: int = record_field("record.last_seq")
+    cancelable: bool = record_field("record.status.cancelable")
+    retryable: bool = record_field("record.status.retryable")
 
     @classmethod
     def from_record(
@@ -116,24 +116,7 @@ class Job:
         items: list[ItemRecord] | None = None,
         tail_text: str | None = None,
     ) -> Self:
-        return cls(
-            id=strawberry.ID(record.id),
-            status=record.status,
-            progress=record.progress,
-            attempt=record.attempt,
-            created_at=record.created_at,
-            updated_at=record.updated_at,
-            started_at=record.started_at,
-            finished_at=record.finished_at,
-            error=record.error,
-            log_line_count=record.last_seq,
-            cancelable=record.status.cancelable,
-            retryable=record.status.retryable,
-            record=record,
-            tail=tail,
-            prefetched_items=items,
-            prefetched_tail=tail_text,
-        )
+        return cls(record=record, tail=tail, prefetched_items=items, prefetched_tail=tail_text)
 
     # items and logTail answer synchronously when job(id) or jobs(...) read them with the job,
     # and return an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given,
