@@ -45,10 +45,15 @@ class VideoRef:
         return canonical_url(self.platform, self.code)
 
 
+# Module globals: on Python 3.11 ``Platform.YOUTUBE`` is a lookup through the enum's metaclass,
+# which cost more than building the URL (a page of jobs builds one per item).
+_YOUTUBE, _INSTAGRAM = Platform.YOUTUBE, Platform.INSTAGRAM
+
+
 def canonical_url(platform: Platform, code: str) -> str:
-    if platform is Platform.YOUTUBE:
+    if platform is _YOUTUBE:
         return f"https://www.youtube.com/watch?v={code}"
-    if platform is Platform.INSTAGRAM:
+    if platform is _INSTAGRAM:
         return f"https://www.instagram.com/p/{code}/"
     # TikTok resolves a video by id alone when the user segment is left empty.
     return f"https://www.tiktok.com/@/video/{code}"

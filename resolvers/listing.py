@@ -22,7 +22,7 @@ async def jobs(
     first: int,
     after: str | None,
     tail: int | None,
-    selected: Collection[str] = ("totalCount",),
+    selected: Collection[str] = ("totalCount", "pageInfo"),
     edge_selected: Collection[str] = ("cursor",),
     node_selected: Collection[str] = (),
 ) -> JobConnection:
@@ -77,13 +77,15 @@ async def jobs(
         )
         for record in page.jobs
     ]
+    ends = "pageInfo" in selected and bool(page.jobs)
     return JobConnection(
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next_page,
             has_previous_page=cursor is not None,
-            start_cursor=_cursor(page.jobs[0]) if page.jobs else None,
-            end_cursor=_cursor(page.jobs[-1]) if page.jobs else None,
+            # Not selected: never shown, so not encoded.
+            start_cursor=_cursor(page.jobs[0]) if ends else None,
+            end_cursor=_cursor(page.jobs[-1]) if ends else None,
         ),
         # Not selected: never shown, so the scan behind it was skipped.
         total_count=page.total_count if page.total_count is not None else 0,

@@ -139,9 +139,10 @@ class Job:
 
     def items_now(self) -> list[VideoItem] | None:
         """The items when they were read with the job; None when they must be loaded."""
-        if self.prefetched_items is None:
+        records = self.prefetched_items
+        if records is None:
             return None
-        return [VideoItem.from_record(record) for record in self.prefetched_items]
+        return list(map(VideoItem.from_record, records))
 
     async def _load_items(self, context: Context) -> list[VideoItem]:
         records = await context.loaders.items.load(self.record.id)

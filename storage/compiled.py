@@ -66,16 +66,8 @@ class Query:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         if conn.dialect.name == "sqlite":
-            driver = conn.connection.driver_connection
-            assert driver is not None
             sql, values = self._sqlite_statement(params)
-            dispatch = conn.dispatch
-            if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
-                # Someone listens to SQLAlchemy's statement events (tracing, tests counting
-                # statements): run it where they can see it, at SQLAlchemy's usual cost.
-                return conn.exec_driver_sql(sql, tuple(values)).all()
-            rows: Sequence[Sequence[Any]] = driver.execute(sql, values).fetchall()
-            return rows
+            return sqlite_rows(conn, sql, values)
         return conn.execute(self.statement, dict(params)).all()
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
@@ -107,6 +99,19 @@ class Query:
                 text = text.replace(f"__[POSTCOMPILE_{name}]", placeholders)
             self._expanded[lengths] = text
         return text
+
+
+def sqlite_rows(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence[Sequence[Any]]:
+    """Runs SQL text with positional parameters on the Connection's sqlite3 connection."""
+    dispatch = conn.dispatch
+    if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+        # Someone listens to SQLAlchemy's statement events (tracing, tests counting
+        # statements): run it where they can see it, at SQLAlchemy's usual cost.
+        return conn.exec_driver_sql(sql, tuple(values)).all()
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    rows: Sequence[Sequence[Any]] = driver.execute(sql, values).fetchall()
+    return rows
 
 
 # Raw rows from the hot statements carry the stored form; records get aware UTC datetimes.

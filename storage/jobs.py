@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -55,12 +56,41 @@ _PLATFORM = {member.value: member for member in Platform}
 
 def job_from_row(row: Any) -> JobRecord:
     # Works on processed rows and on raw SQLite rows (storage.compiled): timestamps may be text.
-    values = list(row)
-    values[2] = _JOB_STATUS.get(values[2]) or JobStatus(values[2])
-    for index in (5, 6, 7, 8, 11):
-        values[index] = utc(values[index])
-    values[12] = bool(values[12])
-    return JobRecord._make(values)
+    # Unpacked by name (a page converts 50): a column added to JOB_COLUMNS fails loudly here.
+    (
+        id_,
+        tenant,
+        status,
+        progress,
+        attempt,
+        created_at,
+        updated_at,
+        started_at,
+        finished_at,
+        error,
+        worker_id,
+        lease_expires_at,
+        cancel_requested,
+        last_seq,
+        item_count,
+    ) = row
+    return JobRecord(
+        id_,
+        tenant,
+        _JOB_STATUS.get(status) or JobStatus(status),
+        progress,
+        attempt,
+        cast(datetime, utc(created_at)),  # NOT NULL columns
+        cast(datetime, utc(updated_at)),
+        None if started_at is None else utc(started_at),
+        None if finished_at is None else utc(finished_at),
+        error,
+        worker_id,
+        None if lease_expires_at is None else utc(lease_expires_at),
+        bool(cancel_requested),
+        last_seq,
+        item_count,
+    )
 
 
 def _item_from_row(row: Any) -> ItemRecord:

@@ -21,7 +21,7 @@ from domain.videos import Platform
 from storage.compiled import Query
 from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
-from storage.logs import tail_texts
+from storage.logs import tail_texts_ending
 from storage.records import ItemRecord, JobRecord, LogLineRecord
 from storage.tables import job_items, jobs, log_lines
 
@@ -148,7 +148,11 @@ def select_job_page(
         has_next_page=len(rows) > first,
         total_count=None if total is None else int(total),
         items=select_items(conn, job_ids=job_ids) if items else None,
-        tails=tail_texts(conn, job_ids=job_ids, limit=tail) if tail is not None else None,
+        tails=(
+            tail_texts_ending(conn, last_seqs={job.id: job.last_seq for job in page}, limit=tail)
+            if tail is not None
+            else None
+        ),
     )
 
 

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from functools import cache
 
 from sqlalchemy import Connection, String, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
 from storage.coltypes import UTCDateTime, sqlite_text, utcnow
-from storage.compiled import Query
+from storage.compiled import Query, sqlite_rows
 from storage.database import Database
 from storage.records import LogLineRecord
 from storage.tables import jobs, log_lines
@@ -52,6 +53,48 @@ def tail_texts(conn: Connection, *, job_ids: Sequence[str], limit: int) -> dict[
     for job_id, text in query.rows(conn, {"job_ids": list(texts), "limit": limit}):
         texts[job_id] = text or ""
     return texts
+
+
+def tail_texts_ending(
+    conn: Connection, *, last_seqs: Mapping[str, int], limit: int
+) -> dict[str, str]:
+    """``tail_texts`` for jobs whose last seq was read in this same snapshot (a page of jobs):
+    a job without lines is not looked at, and on SQLite the statement takes each job's seq
+    range as given instead of looking the job up again (~10 % of the statement)."""
+    texts: dict[str, str] = dict.fromkeys(last_seqs, "")
+    if limit <= 0:
+        return texts
+    ends = {job_id: last for job_id, last in last_seqs.items() if last > 0}
+    if not ends:
+        return texts
+    if conn.dialect.name != "sqlite":
+        texts.update(tail_texts(conn, job_ids=list(ends), limit=limit))
+        return texts
+    values: list[object] = []
+    for job_id, last in ends.items():
+        values += (job_id, last - limit)
+    for job_id, text in sqlite_rows(conn, _tail_ranges_sql(len(ends)), values):
+        texts[job_id] = text or ""
+    return texts
+
+
+@cache
+def _tail_ranges_sql(count: int) -> str:
+    # The same shape as _TAIL_TEXTS_SQLITE, over (job, seq before the tail) pairs; seqs are
+    # dense, so a job's tail is exactly seq > last_seq - limit.
+    lines, job_id, seq, message = (
+        log_lines.name,
+        log_lines.c.job_id.name,
+        log_lines.c.seq.name,
+        log_lines.c.message.name,
+    )
+    pairs = ", ".join(["(?, ?)"] * count)
+    return (
+        f"WITH ranges(job_id, after) AS (VALUES {pairs}) "
+        f"SELECT ranges.job_id, (SELECT group_concat(tail.{message}, char(10)) FROM "
+        f"(SELECT {message} FROM {lines} WHERE {lines}.{job_id} = ranges.job_id "
+        f"AND {lines}.{seq} > ranges.after ORDER BY {lines}.{seq}) AS tail) FROM ranges"
+    )
 
 
 _NEWLINE = literal("\n", String)

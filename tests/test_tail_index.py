@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from sqlalchemy import Connection, select, text
 
-from storage.logs import _TAIL_TEXTS_SQLITE, tail_texts
+from storage.logs import _TAIL_TEXTS_SQLITE, _tail_ranges_sql, tail_texts, tail_texts_ending
 from storage.store import Store
-from storage.tables import log_lines
+from storage.tables import jobs, log_lines
 from tests.factories import make_job
 
 
@@ -73,3 +75,39 @@ async def test_tail_texts_keep_seq_order_and_handle_short_and_empty_logs(store: 
     assert texts[short.id] == "line 1\nline 2\nline 3"
     assert texts[empty.id] == ""
     assert await store.logs.tail_texts(job_ids=[long.id], limit=0) == {long.id: ""}
+
+
+async def test_tails_of_known_ends_match_tail_texts(store: Store) -> None:
+    long, short, empty = [await make_job(store, lines=n) for n in (1_000, 3, 0)]
+    ids = [long.id, short.id, empty.id]
+
+    def both(conn: Connection, limit: int) -> tuple[dict[str, str], dict[str, str]]:
+        rows = conn.execute(select(jobs.c.id, jobs.c.last_seq).where(jobs.c.id.in_(ids))).all()
+        ends = {job_id: last_seq for job_id, last_seq in rows}
+        return (
+            tail_texts_ending(conn, last_seqs=ends, limit=limit),
+            tail_texts(conn, job_ids=ids, limit=limit),
+        )
+
+    for limit in (600, 2, 1, 0):
+        ending, reference = await store.db.read(partial(both, limit=limit))
+        assert ending == reference, limit
+    ending, _ = await store.db.read(lambda conn: both(conn, 600))
+    assert ending[long.id] == "\n".join(f"line {n}" for n in range(401, 1_001))
+    assert ending[short.id] == "line 1\nline 2\nline 3"
+    assert ending[empty.id] == ""
+
+
+async def test_tails_of_known_ends_read_index_ranges_without_a_sort(store: Store) -> None:
+    if not store.db.is_sqlite:
+        return  # PostgreSQL takes tail_texts' statement, planned above
+    made = [await make_job(store, lines=30) for _ in range(3)]
+
+    def plan(conn: Connection) -> str:
+        values = [value for job in made for value in (job.id, 28)]
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + _tail_ranges_sql(3), tuple(values))
+        return "\n".join(str(row[-1]) for row in rows.all())
+
+    found = await store.db.read(plan)
+    assert "SEARCH log_lines USING" in found and "TEMP B-TREE" not in found, found
+    assert "jobs" not in found, found
