@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from datetime import datetime
 from typing import Self
 
@@ -34,6 +34,19 @@ class VideoItem:
     @classmethod
     def from_record(cls, record: ItemRecord) -> Self:
         return cls(record=record)
+
+    @classmethod
+    def from_records(cls, records: Iterable[ItemRecord]) -> list[Self]:
+        """``from_record`` for each: the object made and its one field set directly, which is
+        all the dataclass ``__init__`` does for this type (a test holds ``record`` to be its
+        only init field), at half the cost of calling it — a page of jobs builds 150."""
+        new = object.__new__
+        items: list[Self] = []
+        for record in records:
+            item = new(cls)
+            item.record = record
+            items.append(item)
+        return items
 
 
 @strawberry.type
@@ -142,11 +155,10 @@ class Job:
         records = self.prefetched_items
         if records is None:
             return None
-        return list(map(VideoItem.from_record, records))
+        return VideoItem.from_records(records)
 
     async def _load_items(self, context: Context) -> list[VideoItem]:
-        records = await context.loaders.items.load(self.record.id)
-        return [VideoItem.from_record(record) for record in records]
+        return VideoItem.from_records(await context.loaders.items.load(self.record.id))
 
     def log_tail_of(self, context: Context) -> str | Awaitable[str]:
         tail = self.log_tail_now()

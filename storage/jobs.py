@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +53,11 @@ _ITEM_STATUS = {member.value: member for member in ItemStatus}
 _PLATFORM = {member.value: member for member in Platform}
 
 
+# What NamedTuple._make does, minus its Python frame and length check: the tuples below are
+# literals with one entry per field (records' tests compare them field by field).
+_new_record: Any = tuple.__new__
+
+
 def job_from_row(row: Any) -> JobRecord:
     # Works on processed rows and on raw SQLite rows (storage.compiled): timestamps may be text.
     # Unpacked by name (a page converts 50): a column added to JOB_COLUMNS fails loudly here.
@@ -74,14 +78,14 @@ def job_from_row(row: Any) -> JobRecord:
         last_seq,
         item_count,
     ) = row
-    return JobRecord(
+    fields = (
         id_,
         tenant,
         _JOB_STATUS.get(status) or JobStatus(status),
         progress,
         attempt,
-        cast(datetime, utc(created_at)),  # NOT NULL columns
-        cast(datetime, utc(updated_at)),
+        utc(created_at),
+        utc(updated_at),
         None if started_at is None else utc(started_at),
         None if finished_at is None else utc(finished_at),
         error,
@@ -91,11 +95,13 @@ def job_from_row(row: Any) -> JobRecord:
         last_seq,
         item_count,
     )
+    record: JobRecord = _new_record(JobRecord, fields)
+    return record
 
 
 def _item_from_row(row: Any) -> ItemRecord:
     job_id, position, platform, code, status, error = row
-    return ItemRecord(
+    fields = (
         job_id,
         position,
         _PLATFORM.get(platform) or Platform(platform),
@@ -103,6 +109,8 @@ def _item_from_row(row: Any) -> ItemRecord:
         _ITEM_STATUS.get(status) or ItemStatus(status),
         error,
     )
+    record: ItemRecord = _new_record(ItemRecord, fields)
+    return record
 
 
 # Built once: the job(id) hot path runs these on every request (see storage.compiled).

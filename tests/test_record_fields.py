@@ -3,15 +3,23 @@ fast path answers them as Strawberry's own execution does, bad values included."
 
 from __future__ import annotations
 
+import dataclasses
 import enum
+from datetime import UTC, datetime
 from typing import NamedTuple
 
 import pytest
 import strawberry
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
+from domain.jobs import ItemStatus, JobStatus
+from domain.videos import Platform
 from schema.execution import FastPathExecutionContext
 from schema.record_fields import RECORD_PATH, record_field
+from schema.types import VideoItem
+from storage.coltypes import sqlite_text
+from storage.jobs import _item_from_row, job_from_row
+from storage.records import ItemRecord, JobRecord
 
 
 class Shade(enum.Enum):
@@ -100,3 +108,51 @@ def test_record_fields_are_ordinary_fields_in_the_schema() -> None:
 def test_record_field_takes_attribute_paths_only(path: str) -> None:
     with pytest.raises(ValueError, match="not an attribute path"):
         record_field(path)
+
+
+def test_video_items_built_in_bulk_are_what_from_record_builds() -> None:
+    # from_records sets ``record`` directly: it must stay the only field __init__ takes.
+    init_fields = [f.name for f in dataclasses.fields(VideoItem) if f.init]
+    assert init_fields == ["record"]
+    records = [
+        ItemRecord("j", 0, Platform.YOUTUBE, "dQw4w9WgXcQ", ItemStatus.PENDING, None),
+        ItemRecord("j", 1, Platform.TIKTOK, "1234567890", ItemStatus.FAILED, "gone"),
+    ]
+    bulk = VideoItem.from_records(records)
+    one_by_one = [VideoItem.from_record(record) for record in records]
+    assert [vars(item) for item in bulk] == [vars(item) for item in one_by_one]
+    assert all(type(item) is VideoItem for item in bulk)
+
+
+def test_rows_become_records_field_by_field() -> None:
+    created = datetime(2024, 1, 15, 10, 30, tzinfo=UTC)
+    row = (
+        *("id-1", "tenant", "RUNNING", 40, 2),
+        *(sqlite_text(created), sqlite_text(created), sqlite_text(created), None),
+        *(None, "worker", sqlite_text(created), 1, 7, 3),
+    )
+    job = job_from_row(row)
+    assert type(job) is JobRecord and len(job) == len(JobRecord._fields)
+    assert job._asdict() == {
+        "id": "id-1",
+        "tenant": "tenant",
+        "status": JobStatus.RUNNING,
+        "progress": 40,
+        "attempt": 2,
+        "created_at": created,
+        "updated_at": created,
+        "started_at": created,
+        "finished_at": None,
+        "error": None,
+        "worker_id": "worker",
+        "lease_expires_at": created,
+        "cancel_requested": True,
+        "last_seq": 7,
+        "item_count": 3,
+    }
+    item = _item_from_row(("id-1", 2, "INSTAGRAM", "C1a2B3c4D5e", "SKIPPED", "private"))
+    assert type(item) is ItemRecord
+    assert item == ItemRecord(
+        "id-1", 2, Platform.INSTAGRAM, "C1a2B3c4D5e", ItemStatus.SKIPPED, "private"
+    )
+    assert item.url == "https://www.instagram.com/p/C1a2B3c4D5e/"
