@@ -6,10 +6,10 @@ So the answers of a selection whose fields all have one are compiled into a sing
 the way ``dataclasses`` compiles ``__init__``: each plain attribute is read inline and taken as
 it is when its type needs no conversion (a ``str`` for String/ID, a ``bool`` for Boolean, an
 ``int`` in range for Int, an enum member by a dict lookup; a ``datetime`` whose serializer is
-``isoformat`` gets that method called directly); anything else goes through the
-field's own completer, and every other field through its answer function. The generated text
-depends only on the selection's names and kinds, so its code is compiled once and reused; the
-functions it calls come in as the namespace it is executed in.
+``isoformat`` gets its text from schema.isoformat, which remembers them); anything else goes
+through the field's own completer, and every other field through its answer function. The
+generated text depends only on the selection's names and kinds, so its code is compiled once
+and reused; the functions it calls come in as the namespace it is executed in.
 
 >>> fields = [Compiled("n", len, None, None, ""), Compiled("s", str, None, None, "")]
 >>> project = compile_object(fields)
@@ -26,6 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
+
+from schema.isoformat import isoformat
 
 Answer = Callable[[Any], Any]
 
@@ -74,10 +76,10 @@ def compile_object(fields: Sequence[Compiled]) -> Answer:
             test = _TESTS.get(field.kind)
             if field.kind == "isoformat":
                 # A datetime whose serializer is isoformat (Strawberry's DateTime): called here.
-                namespace["D"] = datetime
+                namespace["D"], namespace["I"] = datetime, isoformat
                 lines += [
                     f"        if type({value}) is D:",
-                    f"            {value} = {value}.isoformat()",
+                    f"            {value} = I({value})",
                     f"        elif {value} is not None:" if field.nullable else "        else:",
                     *_completed(value, index, "            "),
                 ]

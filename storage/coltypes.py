@@ -39,10 +39,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return utc_from_stored(value)
 
 
+# The datetimes parsed from SQLite's text, by text: the same stored timestamp then reads as the
+# same object, whose hash is computed once (schema.isoformat remembers texts by datetime).
+PARSED_MAX_ENTRIES = 8192
+_parsed: dict[str, datetime] = {}
+
+
 def utc_from_stored(value: Any) -> datetime | None:
     """A stored timestamp (SQLite's ISO 8601 text, or a driver datetime) as an aware UTC one."""
     if value is None:
         return None
+    if type(value) is str:
+        parsed = _parsed.get(value)
+        if parsed is None:
+            parsed = datetime.fromisoformat(value)
+            if len(_parsed) >= PARSED_MAX_ENTRIES:
+                _parsed.clear()
+            _parsed[value] = parsed
+        return parsed
     if isinstance(value, str):
         return datetime.fromisoformat(value)
     assert isinstance(value, datetime)
