@@ -70,7 +70,7 @@ def compile_object(fields: Sequence[Compiled]) -> Answer:
         value = f"v{index}"
         values.append(f"{field.name!r}: {value}")
         attribute = field.attribute
-        if attribute is not None and field.complete is not None and _plain_name(attribute):
+        if attribute is not None and field.complete is not None and is_attribute_path(attribute):
             namespace[f"c{index}"] = field.complete
             lines.append(f"        {value} = source.{attribute}")
             test = _TESTS.get(field.kind)
@@ -139,6 +139,7 @@ _TESTS: dict[str, str] = {
 }
 
 
-def _plain_name(attribute: str) -> bool:
-    """An attribute or a dotted path of them (``record.created_at``): safe to write as code."""
-    return all(part.isidentifier() and not keyword.iskeyword(part) for part in attribute.split("."))
+def is_attribute_path(path: str) -> bool:
+    """An attribute or a dotted path of them (``record.created_at``): identifiers only, so safe
+    to read with ``operator.attrgetter`` and to write into code."""
+    return all(part.isidentifier() and not keyword.iskeyword(part) for part in path.split("."))

@@ -18,12 +18,13 @@ resolver wrapper.
 
 from __future__ import annotations
 
-import keyword
 import operator
 from collections.abc import Mapping
 from typing import Any
 
 import strawberry
+
+from schema.object_compiler import is_attribute_path
 
 RECORD_PATH = "jobgraph.record_path"
 
@@ -43,9 +44,3 @@ def record_field(path: str, *, description: str | None = None) -> Any:
 def record_path_of(metadata: Mapping[str, Any] | None) -> str | None:
     path = (metadata or {}).get(RECORD_PATH)
     return path if isinstance(path, str) else None
-
-
-def is_attribute_path(path: str) -> bool:
-    """Identifiers joined by dots: safe to read with attrgetter and to write into code."""
-    parts = path.split(".")
-    return all(part.isidentifier() and not keyword.iskeyword(part) for part in parts)

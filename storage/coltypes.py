@@ -39,28 +39,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         return utc_from_stored(value)
 
 
-# The datetimes parsed from SQLite's text, by text: the same stored timestamp then reads as the
-# same object, whose hash is computed once (schema.isoformat remembers texts by datetime).
-PARSED_MAX_ENTRIES = 8192
-_parsed: dict[str, datetime] = {}
-
-
 def utc_from_stored(value: Any) -> datetime | None:
     """A stored timestamp (SQLite's ISO 8601 text, or a driver datetime) as an aware UTC one."""
     if value is None:
         return None
-    if type(value) is str:
-        parsed = _parsed.get(value)
-        if parsed is None:
-            parsed = datetime.fromisoformat(value)
-            if len(_parsed) >= PARSED_MAX_ENTRIES:
-                _parsed.clear()
-            _parsed[value] = parsed
-        return parsed
     if isinstance(value, str):
         return datetime.fromisoformat(value)
     assert isinstance(value, datetime)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# Job rows' timestamps, one object per stored text: a polled job's few timestamps come back on
+# every read, and the same object then serves them all — its hash computed once, its text
+# remembered by schema.isoformat, which looks only at objects whose id is in INTERNED_IDS (a
+# hint: a stale one costs a lookup, never a wrong text). Log lines' timestamps, each read once,
+# are not interned. Both are cleared together when full, ids first.
+INTERNED_MAX_ENTRIES = 8192
+INTERNED_IDS: set[int] = set()
+_interned: dict[str, datetime] = {}
+
+
+def interned_utc(value: Any) -> datetime | None:
+    """``utc_from_stored``, with one shared (immutable) object per stored text."""
+    if type(value) is not str:
+        return utc_from_stored(value)
+    parsed = _interned.get(value)
+    if parsed is None:
+        if len(_interned) >= INTERNED_MAX_ENTRIES:
+            INTERNED_IDS.clear()
+            _interned.clear()
+        # setdefault: a reader and a writer thread parsing the same text share one object.
+        parsed = _interned.setdefault(value, datetime.fromisoformat(value))
+        INTERNED_IDS.add(id(parsed))
+    return parsed
 
 
 def sqlite_text(value: datetime) -> str:

@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from domain.jobs import ItemStatus, JobStatus
 from domain.videos import Platform, VideoRef
 from live.events import EventPublisher, JobEvent
-from storage.coltypes import utcnow
+from storage.coltypes import interned_utc, utcnow
 from storage.compiled import Query, utc
 from storage.database import Database
 from storage.logs import tail_messages
@@ -84,10 +84,10 @@ def job_from_row(row: Any) -> JobRecord:
         _JOB_STATUS.get(status) or JobStatus(status),
         progress,
         attempt,
-        utc(created_at),
-        utc(updated_at),
-        None if started_at is None else utc(started_at),
-        None if finished_at is None else utc(finished_at),
+        interned_utc(created_at),
+        interned_utc(updated_at),
+        None if started_at is None else interned_utc(started_at),
+        None if finished_at is None else interned_utc(finished_at),
         error,
         worker_id,
         None if lease_expires_at is None else utc(lease_expires_at),

@@ -20,6 +20,7 @@ from schema.types import VideoItem
 from storage.coltypes import sqlite_text
 from storage.jobs import _item_from_row, job_from_row
 from storage.records import ItemRecord, JobRecord
+from tests.test_execution_fast_path import _assert_same_answers as assert_same_answers
 
 
 class Shade(enum.Enum):
@@ -77,12 +78,7 @@ def _schema(context_class: type[StrawberryGraphQLCoreExecutionContext]) -> straw
     ],
 )
 def test_record_fields_answer_as_strawberry_does(query: str) -> None:
-    fast = _schema(FastPathExecutionContext).execute_sync(query)
-    slow = _schema(StrawberryGraphQLCoreExecutionContext).execute_sync(query)
-    assert fast.data == slow.data
-    assert [(e.message, e.path) for e in fast.errors or []] == [
-        (e.message, e.path) for e in slow.errors or []
-    ]
+    assert_same_answers(_schema, query)
 
 
 def test_record_fields_read_their_path() -> None:
