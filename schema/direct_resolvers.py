@@ -19,8 +19,6 @@ from typing import Any
 
 from graphql import GraphQLField, GraphQLObjectType, GraphQLResolveInfo
 from strawberry import Schema
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.field import StrawberryField
 
 from resolvers import jobs as job_resolvers
 from resolvers import lifecycle
@@ -28,7 +26,7 @@ from resolvers.lookahead import selected_names
 from schema.context import Context
 from schema.lifecycle_types import log_line_from_coerced
 from schema.projection import SYNC_VALUE
-from schema.record_fields import record_path_of
+from schema.record_fields import plain_record_path
 from schema.types import Job, VideoItem
 
 Info = GraphQLResolveInfo[Context]
@@ -100,11 +98,8 @@ def _use_record_getters(schema: Schema) -> None:
         if not isinstance(type_, GraphQLObjectType):
             continue
         for field in type_.fields.values():
-            definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            if not isinstance(definition, StrawberryField) or definition.extensions:
-                continue
-            path = record_path_of(definition.metadata)
-            if path is not None and not definition.permission_classes:
+            path = plain_record_path(field)
+            if path is not None:
                 field.resolve = _getter(operator.attrgetter(path))
 
 

@@ -51,7 +51,7 @@ from strawberry.schema.types.base_scalars import isoformat as strawberry_isoform
 from strawberry.types.field import StrawberryField
 
 from schema.object_compiler import UNANSWERED, Compiled, Kind, compile_object
-from schema.record_fields import record_path_of
+from schema.record_fields import plain_record_path
 
 # GraphQLField.extensions key: ``(source) -> value or None``, the field's value when it is at
 # hand without waiting, else None. Only for non-null fields (None is never their value).
@@ -264,13 +264,11 @@ def _reader(field: GraphQLField) -> tuple[Answer | None, str | None]:
     if sync is not None:
         assert isinstance(field.type, GraphQLNonNull), "SYNC_VALUE: non-null fields only"
         return cast("Answer", sync), None
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField):
-        return None, None
-    path = record_path_of(definition.metadata)
-    if path is not None and not definition.extensions and not definition.permission_classes:
+    path = plain_record_path(field)
+    if path is not None:
         return operator.attrgetter(path), path
-    if not definition.is_basic_field:
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or not definition.is_basic_field:
         return None, None
     if not getattr(field.resolve, "_is_default", False):
         return None, None

@@ -23,6 +23,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import strawberry
+from graphql import GraphQLField
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from schema.object_compiler import is_attribute_path
 
@@ -44,3 +47,14 @@ def record_field(path: str, *, description: str | None = None) -> Any:
 def record_path_of(metadata: Mapping[str, Any] | None) -> str | None:
     path = (metadata or {}).get(RECORD_PATH)
     return path if isinstance(path, str) else None
+
+
+def plain_record_path(field: GraphQLField) -> str | None:
+    """The path of a record field that nothing wraps (no field extensions, no permissions):
+    reading the path is then all its resolution takes. None for any other field."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField):
+        return None
+    if definition.extensions or definition.permission_classes:
+        return None
+    return record_path_of(definition.metadata)
