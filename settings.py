@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
+    # Threads that run SQLite's single-statement reads (pages of jobs) off the event loop. One
+    # measured best: SQLite runs without the GIL, but every thread that takes it back contends
+    # with the loop (README, Performance).
+    sqlite_reader_threads: int = Field(default=1, ge=1, le=64)
     # Allocations between young-generation collections in a serving process; 0: Python's
     # default (server.gc_tuning).
     gc_gen0_threshold: int = Field(default=10_000, ge=0)

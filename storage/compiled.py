@@ -66,7 +66,7 @@ class Query:
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         if conn.dialect.name == "sqlite":
-            sql, values = self._sqlite_statement(params)
+            sql, values = self.sqlite_statement(params)
             return sqlite_rows(conn, sql, values)
         return conn.execute(self.statement, dict(params)).all()
 
@@ -74,7 +74,8 @@ class Query:
         rows = self.rows(conn, params)
         return rows[0] if rows else None
 
-    def _sqlite_statement(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    def sqlite_statement(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The SQLite text and positional values for ``params``."""
         sql, names = self.sqlite_sql()
         fixed, processors = self._fixed, self._processors
         values: list[Any] = []
@@ -112,6 +113,22 @@ def sqlite_rows(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence[S
     assert driver is not None
     rows: Sequence[Sequence[Any]] = driver.execute(sql, values).fetchall()
     return rows
+
+
+def sqlite_first_row(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence[Any] | None:
+    """``sqlite_rows`` for a statement read for its first row only: no second step to learn
+    that there is no other row (each step releases the GIL and takes it back)."""
+    dispatch = conn.dispatch
+    if dispatch.before_cursor_execute or dispatch.after_cursor_execute:
+        return conn.exec_driver_sql(sql, tuple(values)).first()
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    cursor = driver.execute(sql, values)
+    try:
+        row: Sequence[Any] | None = cursor.fetchone()
+    finally:
+        cursor.close()  # resets the statement: its snapshot ends here
+    return row
 
 
 # Raw rows from the hot statements carry the stored form; records get aware UTC datetimes.

@@ -10,11 +10,15 @@ so that concurrent writers queue instead of failing on lock upgrades.
 SQLite reads reuse one connection per thread (the event loop's) and open their snapshot with a
 bare ``BEGIN`` on the driver: a pool checkout, SQLAlchemy's begin event and the reset on return
 cost ~0.4 ms of CPU per read, more than the reads themselves (see README, Performance).
+
+Big reads written as one statement (a page of jobs: storage.page_document) run on a few reader
+threads instead: SQLite works with the GIL released while the loop serves other requests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import sqlite3
 import threading
@@ -56,6 +60,7 @@ class Database:
         self._async_engine: AsyncEngine | None = None
         self._readers = threading.local()
         self._all_readers: list[Connection] = []
+        self._reader_threads: concurrent.futures.ThreadPoolExecutor | None = None
         if settings.is_sqlite:
             self._sync_engine = _sqlite_engine(settings)
         else:
@@ -96,6 +101,36 @@ class Database:
                 return await aconn.run_sync(work)
         except _UNREACHABLE as error:
             raise _unavailable(error) from error
+
+    async def read_single_statement(self, work: Work[T]) -> T:
+        """``read`` for work that runs exactly one statement. On SQLite it runs on a reader
+        thread, in the statement's own snapshot: no ``BEGIN``/``ROLLBACK``, since each statement
+        hands the GIL back and a thread that wants it back while the loop is busy waits up to
+        the interpreter's switch interval (5 ms)."""
+        if self._sync_engine is None:
+            return await self.read(work)
+        if self._reader_threads is None:
+            self._reader_threads = concurrent.futures.ThreadPoolExecutor(
+                max_workers=self.settings.sqlite_reader_threads,
+                thread_name_prefix="jobgraph-sqlite-read",
+            )
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._reader_threads, self._statement_sqlite, work)
+        except _UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    def _statement_sqlite(self, work: Work[T]) -> T:
+        conn = self._reader()
+        try:
+            try:
+                return work(conn)
+            finally:
+                if conn.in_transaction():
+                    conn.rollback()  # the statement went through SQLAlchemy (a listener)
+        except _UNREACHABLE:
+            self._drop_reader(conn)
+            raise
 
     def _read_sqlite(self, work: Work[T]) -> T:
         conn = self._reader()
@@ -154,6 +189,10 @@ class Database:
         return stats
 
     async def dispose(self) -> None:
+        if self._reader_threads is not None:
+            # Lets a read in progress finish before its connection closes.
+            await asyncio.to_thread(self._reader_threads.shutdown, wait=True, cancel_futures=True)
+            self._reader_threads = None
         for conn in self._all_readers:
             conn.close()
         self._all_readers.clear()

@@ -36,7 +36,7 @@ JOB_COLUMNS = (
     jobs.c.last_seq,
     jobs.c.item_count,
 )
-_ITEM_COLUMNS = (
+ITEM_COLUMNS = (
     job_items.c.job_id,
     job_items.c.position,
     job_items.c.platform,
@@ -99,7 +99,7 @@ def job_from_row(row: Any) -> JobRecord:
     return record
 
 
-def _item_from_row(row: Any) -> ItemRecord:
+def item_from_row(row: Any) -> ItemRecord:
     job_id, position, platform, code, status, error = row
     fields = (
         job_id,
@@ -121,12 +121,12 @@ _JOB_BY_ID_IN_TENANT = Query(
     )
 )
 _ITEMS_OF_JOB = Query(
-    select(*_ITEM_COLUMNS)
+    select(*ITEM_COLUMNS)
     .where(job_items.c.job_id == bindparam("job_id"))
     .order_by(job_items.c.position)
 )
 _ITEMS_OF_JOBS = Query(
-    select(*_ITEM_COLUMNS)
+    select(*ITEM_COLUMNS)
     .where(job_items.c.job_id.in_(bindparam("job_ids", expanding=True)))
     .order_by(job_items.c.job_id, job_items.c.position)
 )
@@ -146,11 +146,11 @@ def select_items(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, list[
         # One job (job(id)): the statement without an IN list.
         (job_id,) = by_job
         by_job[job_id] = [
-            _item_from_row(row) for row in _ITEMS_OF_JOB.rows(conn, {"job_id": job_id})
+            item_from_row(row) for row in _ITEMS_OF_JOB.rows(conn, {"job_id": job_id})
         ]
     elif by_job:
         for row in _ITEMS_OF_JOBS.rows(conn, {"job_ids": list(by_job)}):
-            by_job[row[0]].append(_item_from_row(row))
+            by_job[row[0]].append(item_from_row(row))
     return by_job
 
 

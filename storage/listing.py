@@ -18,11 +18,12 @@ from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func,
 from domain.cursors import JobCursor
 from domain.jobs import JobStatus
 from domain.videos import Platform
-from storage.compiled import Query
+from storage import page_document
+from storage.compiled import Query, sqlite_first_row
 from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
 from storage.logs import tail_texts_ending
-from storage.records import ItemRecord, JobRecord, LogLineRecord
+from storage.records import JobPage, LogLineRecord
 from storage.tables import job_items, jobs, log_lines
 
 
@@ -35,18 +36,6 @@ class JobListFilter:
     platform: Platform | None = None
     created_after: datetime | None = None  # inclusive
     created_before: datetime | None = None  # exclusive
-
-
-@dataclass(frozen=True, slots=True)
-class JobPage:
-    """A page of jobs and, when asked for, what the page shows of each: all read in one
-    snapshot, so a job's status, items and log tail agree with each other and with the count."""
-
-    jobs: list[JobRecord]
-    has_next_page: bool
-    total_count: int | None  # None: not asked for
-    items: dict[str, list[ItemRecord]] | None = None  # by job id
-    tails: dict[str, str] | None = None  # by job id: the last lines, oldest first, joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,18 +97,9 @@ def _page_queries(shape: _Shape) -> tuple[Query, Query]:
     return count, page
 
 
-def select_job_page(
-    conn: Connection,
-    *,
-    spec: JobListFilter,
-    first: int,
-    after: JobCursor | None,
-    count: bool = True,
-    items: bool = False,
-    tail: int | None = None,
-) -> JobPage:
-    """``count``, ``items`` and ``tail`` (None: no log read) say what the page must carry; a
-    count over a large tenant costs a scan, so it is read only when the query selects it."""
+def _page_statements(
+    spec: JobListFilter, *, first: int, after: JobCursor | None
+) -> tuple[Query, Query, dict[str, Any]]:
     shape = _Shape(
         tenant=spec.tenant is not None,
         statuses=bool(spec.statuses),
@@ -139,6 +119,22 @@ def select_job_page(
         "limit": first + 1,  # one more than asked tells whether there is a next page
     }
     count_query, page_query = _page_queries(shape)
+    return count_query, page_query, params
+
+
+def select_job_page(
+    conn: Connection,
+    *,
+    spec: JobListFilter,
+    first: int,
+    after: JobCursor | None,
+    count: bool = True,
+    items: bool = False,
+    tail: int | None = None,
+) -> JobPage:
+    """``count``, ``items`` and ``tail`` (None: no log read) say what the page must carry; a
+    count over a large tenant costs a scan, so it is read only when the query selects it."""
+    count_query, page_query, params = _page_statements(spec, first=first, after=after)
     total = count_query.rows(conn, params)[0][0] if count else None
     rows = [job_from_row(row) for row in page_query.rows(conn, params)]
     page = rows[:first]
@@ -205,6 +201,19 @@ class ListingStore:
         items: bool = False,
         tail: int | None = None,
     ) -> JobPage:
+        if self._db.is_sqlite and page_document.supported():
+            count_query, page_query, params = _page_statements(spec, first=first, after=after)
+            sql, values = page_document.statement(
+                page=page_query.sqlite_statement(params),
+                count=count_query.sqlite_statement(params) if count else None,
+                items=items,
+                tail=tail,
+            )
+            row = await self._db.read_single_statement(
+                lambda conn: sqlite_first_row(conn, sql, values)
+            )
+            assert row is not None  # an aggregate answers one row, also for no jobs
+            return page_document.parse(row, first=first, items=items, tail=tail)
         # One read transaction: the count, the page, its items and tails see one snapshot.
         return await self._db.read(
             lambda conn: select_job_page(

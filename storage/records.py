@@ -89,3 +89,15 @@ class JobSnapshot:
     job: JobRecord
     items: list[ItemRecord] | None
     tail: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """A page of jobs and, when asked for, what the page shows of each: all read in one
+    snapshot, so a job's status, items and log tail agree with each other and with the count."""
+
+    jobs: list[JobRecord]
+    has_next_page: bool
+    total_count: int | None  # None: not asked for
+    items: dict[str, list[ItemRecord]] | None = None  # by job id
+    tails: dict[str, str] | None = None  # by job id: the last lines, oldest first, joined

@@ -53,8 +53,9 @@ async def test_statement_count_does_not_depend_on_page_size(
             if not s.strip().upper().startswith(("BEGIN", "COMMIT", "ROLLBACK"))
         ]
     assert len(counts[5]) == len(counts[50]), (counts[5], counts[50])
-    # count + page + items + item counts + log tails
-    assert len(counts[50]) == 5, counts[50]
+    # PostgreSQL: count + page + items + item counts + log tails. SQLite: count, page, items
+    # and tails in one statement (storage.page_document), then item counts.
+    assert len(counts[50]) == (2 if store.db.is_sqlite else 5), counts[50]
 
 
 def _plan(conn: Connection, job_ids: list[str]) -> str:

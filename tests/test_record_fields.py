@@ -18,7 +18,7 @@ from schema.execution import FastPathExecutionContext
 from schema.record_fields import RECORD_PATH, record_field
 from schema.types import VideoItem
 from storage.coltypes import sqlite_text
-from storage.jobs import _item_from_row, job_from_row
+from storage.jobs import item_from_row, job_from_row
 from storage.records import ItemRecord, JobRecord
 from tests.test_execution_fast_path import _assert_same_answers as assert_same_answers
 
@@ -146,7 +146,7 @@ def test_rows_become_records_field_by_field() -> None:
         "last_seq": 7,
         "item_count": 3,
     }
-    item = _item_from_row(("id-1", 2, "INSTAGRAM", "C1a2B3c4D5e", "SKIPPED", "private"))
+    item = item_from_row(("id-1", 2, "INSTAGRAM", "C1a2B3c4D5e", "SKIPPED", "private"))
     assert type(item) is ItemRecord
     assert item == ItemRecord(
         "id-1", 2, Platform.INSTAGRAM, "C1a2B3c4D5e", ItemStatus.SKIPPED, "private"
