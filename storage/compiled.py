@@ -71,8 +71,10 @@ class Query:
         return conn.execute(self.statement, dict(params)).all()
 
     def first(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Any] | None:
-        rows = self.rows(conn, params)
-        return rows[0] if rows else None
+        if conn.dialect.name == "sqlite":
+            sql, values = self.sqlite_statement(params)
+            return sqlite_first_row(conn, sql, values)
+        return conn.execute(self.statement, dict(params)).first()
 
     def sqlite_statement(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The SQLite text and positional values for ``params``."""

@@ -102,11 +102,22 @@ class Database:
         except _UNREACHABLE as error:
             raise _unavailable(error) from error
 
-    async def read_single_statement(self, work: Work[T]) -> T:
-        """``read`` for work that runs exactly one statement. On SQLite it runs on a reader
-        thread, in the statement's own snapshot: no ``BEGIN``/``ROLLBACK``, since each statement
-        hands the GIL back and a thread that wants it back while the loop is busy waits up to
-        the interpreter's switch interval (5 ms)."""
+    async def read_statement(self, work: Work[T]) -> T:
+        """``read`` for work that runs exactly one statement, which is its own snapshot: on
+        SQLite no ``BEGIN``/``ROLLBACK`` around it (two statements, each of which hands the GIL
+        back and takes it again)."""
+        if self._sync_engine is None:
+            return await self.read(work)
+        try:
+            return self._statement_sqlite(work)
+        except _UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def read_statement_off_loop(self, work: Work[T]) -> T:
+        """``read_statement`` for a big statement: on SQLite it runs on a reader thread, and
+        SQLite works with the GIL released while the loop serves other requests. Only for a
+        single statement: a thread that wants the GIL back while the loop is busy waits up to
+        the interpreter's switch interval (5 ms) before it forces a switch, at every step."""
         if self._sync_engine is None:
             return await self.read(work)
         if self._reader_threads is None:

@@ -114,7 +114,7 @@ class KeyStore:
         if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
             return None
         digest = hash_key(presented)
-        row = await self._db.read(lambda conn: _BY_HASH.first(conn, {"key_hash": digest}))
+        row = await self._db.read_statement(lambda conn: _BY_HASH.first(conn, {"key_hash": digest}))
         if row is None:
             return None
         key_id, name, tenant, scopes, stored_hash, revoked_at = row

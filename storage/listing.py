@@ -209,7 +209,7 @@ class ListingStore:
                 items=items,
                 tail=tail,
             )
-            row = await self._db.read_single_statement(
+            row = await self._db.read_statement_off_loop(
                 lambda conn: sqlite_first_row(conn, sql, values)
             )
             assert row is not None  # an aggregate answers one row, also for no jobs

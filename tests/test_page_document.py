@@ -169,8 +169,8 @@ async def test_odd_text_survives_the_json_document(sqlite_store: Store) -> None:
 async def test_single_statement_reads_run_on_a_reader_thread(sqlite_store: Store) -> None:
     db = sqlite_store.db
     loop_thread = threading.current_thread().name
-    names = {await db.read_single_statement(lambda _conn: threading.current_thread().name)}
-    names.add(await db.read_single_statement(lambda _conn: threading.current_thread().name))
+    names = {await db.read_statement_off_loop(lambda _conn: threading.current_thread().name)}
+    names.add(await db.read_statement_off_loop(lambda _conn: threading.current_thread().name))
     assert loop_thread not in names
     assert len(names) == 1 and names.pop().startswith("jobgraph-sqlite-read")
     await db.dispose()
@@ -181,12 +181,12 @@ async def test_a_failing_single_statement_read_is_unavailable_and_drops_its_conn
     sqlite_store: Store,
 ) -> None:
     db = sqlite_store.db
-    first = await db.read_single_statement(lambda conn: conn)
+    first = await db.read_statement_off_loop(lambda conn: conn)
 
     def broken(_conn: Connection) -> None:
         raise sqlite3.OperationalError("disk I/O error")
 
     with pytest.raises(Unavailable):
-        await db.read_single_statement(broken)
+        await db.read_statement_off_loop(broken)
     assert first.closed
-    assert await db.read_single_statement(lambda conn: conn) is not first
+    assert await db.read_statement_off_loop(lambda conn: conn) is not first
