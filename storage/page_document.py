@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from storage.jobs import ITEM_COLUMNS, JOB_COLUMNS, item_from_row, job_from_row
+from storage.jobs import ITEM_COLUMNS, JOB_COLUMNS, items_of_job, job_from_row
 from storage.records import ItemRecord, JobPage, JobRecord
 from storage.tables import job_items, jobs, log_lines
 
@@ -112,7 +112,7 @@ def parse(row: Sequence[Any], *, first: int, items: bool, tail: int | None) -> J
         records.append(job)
         if items_by_job is not None:
             job_id = job.id
-            items_by_job[job_id] = [item_from_row((job_id, *values)) for values in entry[_WIDTH]]
+            items_by_job[job_id] = items_of_job(job_id, entry[_WIDTH])
         if tails is not None:
             tails[job.id] = (entry[-1] or "") if tail_lines else ""
     return JobPage(
