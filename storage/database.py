@@ -11,8 +11,8 @@ SQLite reads reuse one connection per thread (the event loop's) and open their s
 bare ``BEGIN`` on the driver: a pool checkout, SQLAlchemy's begin event and the reset on return
 cost ~0.4 ms of CPU per read, more than the reads themselves (see README, Performance).
 
-Big reads written as one statement (a page of jobs: storage.page_document) run on a few reader
-threads instead: SQLite works with the GIL released while the loop serves other requests.
+Big reads written as one statement (a page of jobs: storage.page_document) run on a reader
+thread instead: SQLite works with the GIL released while the loop serves other requests.
 """
 
 from __future__ import annotations

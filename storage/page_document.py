@@ -3,10 +3,10 @@
 The three statements of a page (``storage.listing.select_job_page``) cost ~0.33 ms of CPU on
 the event loop for 50 jobs with items and 10-line tails: SQLite's own work, and ~40 % of it the
 sqlite3 module turning ~1,700 column values into Python objects one at a time. Here SQLite
-builds the page itself: the page's rows, each with its items and its tail, aggregated into one JSON
-array, the count (when asked for) beside it. ``Database.read_statement_off_loop`` runs it on a
-reader thread: SQLite works with the GIL released while the loop serves other requests, and
-the loop then pays for one ``orjson.loads`` and the records. A single statement reads one
+builds the page itself: the page's rows, each with its items and its tail, aggregated into one
+JSON array, the count (when asked for) beside it. ``Database.read_statement_off_loop`` runs it
+on a reader thread: SQLite works with the GIL released while the loop serves other requests,
+and the loop then pays for one ``orjson.loads`` and the records. A single statement reads one
 snapshot, so the count, the jobs, their items and their tails agree without a ``BEGIN`` (each
 statement of a transaction would hand the GIL back and forth once more).
 
@@ -15,6 +15,7 @@ PostgreSQL keeps ``select_job_page``: its work already happens in another proces
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Sequence
 from functools import cache
@@ -32,10 +33,11 @@ _WIDTH = len(JOB_COLUMNS)
 @cache
 def supported() -> bool:
     """Whether this process's SQLite has the JSON functions (built in since 3.38)."""
-    try:
-        sqlite3.connect(":memory:").execute("SELECT json_group_array(json_array(1))").close()
-    except sqlite3.OperationalError:
-        return False
+    with contextlib.closing(sqlite3.connect(":memory:")) as conn:
+        try:
+            conn.execute("SELECT json_group_array(json_array(1))").close()
+        except sqlite3.OperationalError:
+            return False
     return True
 
 
@@ -74,7 +76,7 @@ def _document_sql(page_sql: str, count_sql: str | None, *, items: bool, tail: bo
 
 def _items_sql() -> str:
     table, job_id, position = job_items.name, job_items.c.job_id.name, job_items.c.position.name
-    # item_from_row's columns after the job id, which the page row already has.
+    # ITEM_COLUMNS without the job id, which the page row has: the order items_of_job reads.
     names = [column.name for column in ITEM_COLUMNS[1:]]
     return (
         f"SELECT json_group_array(json_array({', '.join(f'i.{name}' for name in names)})) "
