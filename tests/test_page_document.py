@@ -4,6 +4,7 @@ PostgreSQL runs), for every filter, cursor and part of a page, whatever the stor
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import sqlite3
 import threading
@@ -28,6 +29,7 @@ from storage.migrate import upgrade_to_head
 from storage.records import JobPage
 from storage.store import Store
 from storage.tables import job_items, jobs
+from tests.factories import make_job
 
 # What log text and item errors may hold: quotes, backslashes, control characters, non-ASCII.
 ODD_TEXTS = ['say "hi" \\ back', "tab\there \x01\x1f", "naïve — 日本語 🎬", "", "'single'"]
@@ -190,3 +192,39 @@ async def test_a_failing_single_statement_read_is_unavailable_and_drops_its_conn
         await db.read_statement_off_loop(broken)
     assert first.closed
     assert await db.read_statement_off_loop(lambda conn: conn) is not first
+
+
+async def test_a_page_is_one_snapshot_while_lines_are_appended(sqlite_store: Store) -> None:
+    """Each job's tail ends exactly at the last seq its own row shows, however the appends
+    interleave with the reads: the row and the tail come from one statement's snapshot."""
+    job_ids = [(await make_job(sqlite_store)).id for _ in range(6)]
+    written = dict.fromkeys(job_ids, 0)
+    done = asyncio.Event()
+
+    async def append() -> None:
+        for round_ in range(60):
+            for index, job_id in enumerate(job_ids):
+                count = 1 + (round_ + index) % 4
+                start = written[job_id]
+                lines = [(utcnow(), "INFO", f"m{start + n + 1}") for n in range(count)]
+                await sqlite_store.db.write(partial(append_lines, job_id=job_id, lines=lines))
+                written[job_id] += count
+        done.set()
+
+    writer = asyncio.create_task(append())
+    pages = 0
+    states: set[int] = set()  # lines in the page's jobs: the reads saw the appends move on
+    while not done.is_set() or pages < 5:
+        page = await sqlite_store.listing.job_page(
+            spec=JobListFilter(tenant=None), first=10, after=None, count=True, items=True, tail=5
+        )
+        assert page.tails is not None
+        for job in page.jobs:
+            first_seq = max(1, job.last_seq - 4)
+            expected = [f"m{seq}" for seq in range(first_seq, job.last_seq + 1)]
+            assert (page.tails[job.id].split("\n") if job.last_seq else []) == expected
+        states.add(sum(job.last_seq for job in page.jobs))
+        pages += 1
+        await asyncio.sleep(0)
+    await writer
+    assert len(states) >= 10, states
