@@ -8,6 +8,10 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# What graphql-core's overlapping-fields rule may spend on one document (its comparisons of
+# same-named fields); realistic documents spend a few, a hostile one stops here in ~50 ms.
+DEFAULT_MAX_VALIDATION_WORK = 10_000
+
 
 class Settings(BaseSettings):
     """jobgraph's configuration.
@@ -70,6 +74,11 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(default=12, ge=1)
     max_aliases: int = Field(default=30, ge=0)
     max_tokens: int = Field(default=8000, ge=100)
+    # A document's size in UTF-8 bytes, checked before it is parsed: any client's document
+    # fits with room to spare; the token cap above bounds the parser, this one comments and
+    # whitespace (which the lexer does not count as tokens) and every cache keyed by text.
+    max_query_bytes: int = Field(default=128 * 1024, ge=1024)
+    max_validation_work: int = Field(default=DEFAULT_MAX_VALIDATION_WORK, ge=100)
     max_list_length: int = Field(default=1000, ge=1)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)

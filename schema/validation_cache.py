@@ -16,14 +16,48 @@ from collections.abc import Iterator
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from graphql import GraphQLError, GraphQLSchema
+from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
+from graphql.validation.rules import overlapping_fields_can_be_merged
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 
+from schema.context import Context
+from schema.document_limits import GateRule
+from settings import DEFAULT_MAX_VALIDATION_WORK
+
 MAX_ENTRIES = 512  # per schema
 
-_Key = tuple[str, tuple[Any, ...]]
+_Key = tuple[str, tuple[Any, ...], int]
 _verdicts: WeakKeyDictionary[GraphQLSchema, dict[_Key, list[GraphQLError]]] = WeakKeyDictionary()
+
+
+def validate_in_stages(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    rules: tuple[type[ASTValidationRule], ...],
+    max_work: int,
+) -> list[GraphQLError]:
+    """Strawberry's validation (graphql-core's rules plus its @oneOf and Maybe ones), with the
+    gate rules first and alone: a document they refuse is not validated further."""
+    gates = tuple(rule for rule in rules if issubclass(rule, GateRule))
+    if gates:
+        errors = validate_document(schema, document, gates)
+        if errors:
+            return errors
+        rules = tuple(rule for rule in rules if not issubclass(rule, GateRule))
+    # graphql-core meters the comparisons of its overlapping-fields rule (the one stock rule
+    # whose cost grows faster than the document) against this module-level budget, read when
+    # the rule starts; validation is synchronous, so no other validation sees this value.
+    overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = max_work
+    errors = validate_document(schema, document, rules)
+    # graphql-core aborts with this message when the budget runs out or fragments nest
+    # deeper than the interpreter's recursion limit (its error-count abort says more).
+    return [
+        GraphQLError("the document is too complex to validate")
+        if error.message == "Validation aborted."
+        else error
+        for error in errors
+    ]
 
 
 class TextValidationCache(SchemaExtension):
@@ -33,18 +67,23 @@ class TextValidationCache(SchemaExtension):
         assert document is not None  # Strawberry validates parsed documents only
         schema = context.schema._schema
         rules = context.validation_rules
+        app_context = context.context
+        max_work = (
+            app_context.settings.max_validation_work
+            if isinstance(app_context, Context)
+            else DEFAULT_MAX_VALIDATION_WORK
+        )
         if context.query is None:
-            context.pre_execution_errors = validate_document(schema, document, rules)
+            context.pre_execution_errors = validate_in_stages(schema, document, rules, max_work)
             yield
             return
         verdicts = _verdicts.get(schema)
         if verdicts is None:
             verdicts = _verdicts[schema] = {}
-        key: _Key = (context.query, rules)
+        key: _Key = (context.query, rules, max_work)
         errors = verdicts.get(key)
         if errors is None:
-            # Strawberry's own validation (graphql-core's rules plus its @oneOf and Maybe ones).
-            errors = validate_document(schema, document, rules)
+            errors = validate_in_stages(schema, document, rules, max_work)
             if len(verdicts) >= MAX_ENTRIES:
                 del verdicts[next(iter(verdicts))]
             verdicts[key] = errors
