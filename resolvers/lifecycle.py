@@ -113,7 +113,12 @@ async def heartbeat(
 
 
 async def append_logs(
-    context: Context, *, job_id: str, worker_id: str, lines: list[LogLineInput]
+    context: Context,
+    *,
+    job_id: str,
+    worker_id: str,
+    lines: list[LogLineInput],
+    after_seq: int | None = None,
 ) -> int:
     principal = context.require(Scope.WORK)
     settings = context.settings
@@ -125,6 +130,7 @@ async def append_logs(
         job_id=parse_job_id(job_id),
         worker_id=_worker_id(worker_id),
         lines=checked,
+        after_seq=after_seq,
     )
 
 

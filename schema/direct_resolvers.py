@@ -47,13 +47,20 @@ def _job_log_tail(job: Job, info: Info) -> str | Awaitable[str]:
 
 
 async def _append_logs(
-    _root: None, info: Info, *, jobId: str, workerId: str, lines: list[Mapping[str, Any]]
+    _root: None,
+    info: Info,
+    *,
+    jobId: str,
+    workerId: str,
+    lines: list[Mapping[str, Any]],
+    afterSeq: int | None = None,
 ) -> int:
     return await lifecycle.append_logs(
         info.context,
         job_id=jobId,
         worker_id=workerId,
         lines=[log_line_from_coerced(line) for line in lines],
+        after_seq=afterSeq,
     )
 
 
@@ -63,7 +70,10 @@ DIRECT: dict[tuple[str, str], tuple[Callable[..., Any], frozenset[str]]] = {
     ("Query", "job"): (_job, frozenset({"id", "tail"})),
     ("Job", "items"): (_job_items, frozenset()),
     ("Job", "logTail"): (_job_log_tail, frozenset()),
-    ("Mutation", "appendLogs"): (_append_logs, frozenset({"jobId", "workerId", "lines"})),
+    ("Mutation", "appendLogs"): (
+        _append_logs,
+        frozenset({"jobId", "workerId", "lines", "afterSeq"}),
+    ),
 }
 
 # (type, field) -> the field's value when it is at hand, else None (schema.projection): what

@@ -48,12 +48,22 @@ class Mutation:
             info.context, job_id=job_id, worker_id=worker_id, progress=progress
         )
 
-    @strawberry.mutation(description="Append a batch of log lines, all or nothing; the last seq.")
+    @strawberry.mutation(
+        description="Append a batch of log lines, all or nothing; the last seq. With `afterSeq` "
+        "(the last seq the worker knows), a batch resent after a lost answer is appended once: "
+        "if the log already ends with it, nothing is appended and its last seq is answered; any "
+        "other mismatch is CONFLICT with extensions.lastSeq."
+    )
     async def append_logs(
-        self, info: Info, job_id: strawberry.ID, worker_id: str, lines: list[LogLineInput]
+        self,
+        info: Info,
+        job_id: strawberry.ID,
+        worker_id: str,
+        lines: list[LogLineInput],
+        after_seq: int | None = None,
     ) -> int:
         return await lifecycle.append_logs(
-            info.context, job_id=job_id, worker_id=worker_id, lines=lines
+            info.context, job_id=job_id, worker_id=worker_id, lines=lines, after_seq=after_seq
         )
 
     @strawberry.mutation(description="Report one item's status (and error).")

@@ -55,11 +55,16 @@ class LogLine:
     timestamp: datetime
     level: str
     message: str
+    attempt: int = strawberry.field(description="The job's run the line was written in.")
 
     @classmethod
     def from_record(cls, record: LogLineRecord) -> Self:
         return cls(
-            seq=record.seq, timestamp=record.timestamp, level=record.level, message=record.message
+            seq=record.seq,
+            timestamp=record.timestamp,
+            level=record.level,
+            message=record.message,
+            attempt=record.attempt,
         )
 
 
@@ -116,6 +121,12 @@ class Job:
     started_at: datetime | None = record_field("record.started_at")
     finished_at: datetime | None = record_field("record.finished_at")
     error: str | None = record_field("record.error")
+    worker_id: str | None = record_field(
+        "record.worker_id", description="The worker that claimed the job's current run."
+    )
+    lease_expires_at: datetime | None = record_field(
+        "record.lease_expires_at", description="Until when the running worker's lease holds."
+    )
     log_line_count: int = record_field("record.last_seq")
     cancelable: bool = record_field("record.status.cancelable")
     retryable: bool = record_field("record.status.retryable")

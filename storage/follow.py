@@ -17,7 +17,7 @@ from storage.database import Database
 from storage.jobs import select_job
 from storage.logs import tail_lines
 from storage.records import JobRecord, LogLineRecord
-from storage.tables import log_lines
+from storage.tables import LINE_COLUMNS, log_lines
 
 V = TypeVar("V")
 # Reads kept for followers woken by the same event (insertion order: oldest dropped first).
@@ -33,7 +33,7 @@ class JobWithLines:
 def lines_after(conn: Connection, *, job_id: str, after: int, limit: int) -> list[LogLineRecord]:
     """Up to ``limit`` lines with seq > ``after``, oldest first (a primary-key range scan)."""
     query = (
-        select(log_lines.c.seq, log_lines.c.timestamp, log_lines.c.level, log_lines.c.message)
+        select(*LINE_COLUMNS)
         .where(log_lines.c.job_id == job_id, log_lines.c.seq > after)
         .order_by(log_lines.c.seq)
         .limit(limit)

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, update
 
-from domain.errors import BadUserInput
+from domain.errors import BadUserInput, Conflict
 from domain.jobs import ItemStatus, JobStatus
 from domain.lifecycle import Action, transition
 from live.events import EventPublisher, JobEvent
@@ -76,18 +76,38 @@ class LifecycleStore:
         return answer
 
     async def append_logs(
-        self, *, tenant: str | None, job_id: str, worker_id: str, lines: Sequence[LogLine]
+        self,
+        *,
+        tenant: str | None,
+        job_id: str,
+        worker_id: str,
+        lines: Sequence[LogLine],
+        after_seq: int | None = None,
     ) -> int:
-        """Append a batch, all or nothing; returns the last seq. Seqs are gap-free per job."""
+        """Append a batch, all or nothing; returns the last seq. Seqs are gap-free per job.
+
+        ``after_seq``: the seq the batch must follow. A log that already ends with the batch
+        (``after_seq + len(lines)``: the same worker's resend after a lost answer — only the
+        lease holder appends) answers that seq and appends nothing; any other is CONFLICT.
+        """
         now = self.clock()
 
-        def work(conn: Connection) -> JobRecord:
+        def work(conn: Connection) -> JobRecord | int:
             job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
+            if after_seq is not None and job.last_seq != after_seq:
+                if job.last_seq == after_seq + len(lines):
+                    return job.last_seq
+                raise Conflict(
+                    f"the job's log ends at seq {job.last_seq}, not {after_seq}",
+                    lastSeq=job.last_seq,
+                )
             last_seq = append_lines(conn, job_id=job_id, lines=lines)
             assert last_seq is not None  # the row is locked: it cannot have gone
             return job._replace(last_seq=last_seq, updated_at=now)
 
         job = await self._db.write(work)
+        if isinstance(job, int):
+            return job  # already appended: nothing changed, nothing to publish
         await self._publisher.publish(JobEvent.logs_appended(job))
         return job.last_seq
 

@@ -24,7 +24,7 @@ from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
 from storage.logs import tail_texts_ending
 from storage.records import JobPage, LogLineRecord
-from storage.tables import job_items, jobs, log_lines
+from storage.tables import LINE_COLUMNS, job_items, jobs, log_lines
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +170,7 @@ def select_log_page(
     Forward pages take the first lines of that range, backward pages its last lines;
     ``has_more`` says whether the range holds more lines beyond the page in that direction.
     """
-    columns = (log_lines.c.seq, log_lines.c.timestamp, log_lines.c.level, log_lines.c.message)
+    columns = LINE_COLUMNS
     query = select(*columns).where(log_lines.c.job_id == job_id)
     if after is not None:
         query = query.where(log_lines.c.seq > after)

@@ -14,7 +14,7 @@ from storage.coltypes import UTCDateTime, sqlite_text, utcnow
 from storage.compiled import Query, sqlite_rows
 from storage.database import Database
 from storage.records import LogLineRecord
-from storage.tables import jobs, log_lines
+from storage.tables import LINE_COLUMNS, jobs, log_lines
 
 _TAIL_MESSAGES = Query(
     select(log_lines.c.message)
@@ -138,7 +138,7 @@ def tail_lines(conn: Connection, *, job_id: str, limit: int) -> list[LogLineReco
     if limit <= 0:
         return []
     query = (
-        select(log_lines.c.seq, log_lines.c.timestamp, log_lines.c.level, log_lines.c.message)
+        select(*LINE_COLUMNS)
         .where(log_lines.c.job_id == job_id)
         .order_by(log_lines.c.seq.desc())
         .limit(limit)
@@ -170,6 +170,7 @@ _INSERT_LINE_SQL = str(
         timestamp=bindparam("timestamp"),
         level=bindparam("level"),
         message=bindparam("message"),
+        attempt=bindparam("attempt"),
     )
     .compile(dialect=sqlite.dialect())
 )
@@ -183,7 +184,7 @@ _RESERVE = (
         last_seq=jobs.c.last_seq + bindparam("reserve_count"),
         updated_at=bindparam("reserve_now", type_=UTCDateTime()),
     )
-    .returning(jobs.c.last_seq)
+    .returning(jobs.c.last_seq, jobs.c.attempt)
 )
 
 
@@ -198,9 +199,10 @@ def append_lines(
     """
     count = len(lines)
     params = {"reserve_job_id": job_id, "reserve_count": count, "reserve_now": utcnow()}
-    last_seq = conn.execute(_RESERVE, params).scalar_one_or_none()
-    if last_seq is None:
+    reserved = conn.execute(_RESERVE, params).first()
+    if reserved is None:
         return None
+    last_seq, attempt = reserved
     first_seq = last_seq - count + 1
     if count and conn.dialect.name == "sqlite":
         # SQLAlchemy's executemany builds a parameter dict per row; the sqlite3 cursor takes
@@ -212,7 +214,7 @@ def append_lines(
         for offset, (ts, level, message) in enumerate(lines):
             if ts is not last_ts:  # a batch stamped by the server shares one datetime
                 last_ts, text = ts, sqlite_text(ts)
-            rows.append((job_id, first_seq + offset, text, level, message))
+            rows.append((job_id, first_seq + offset, text, level, message, attempt))
         driver.executemany(_INSERT_LINE_SQL, rows)
     elif count:
         conn.execute(
@@ -224,6 +226,7 @@ def append_lines(
                     "timestamp": ts,
                     "level": level,
                     "message": message,
+                    "attempt": attempt,
                 }
                 for offset, (ts, level, message) in enumerate(lines)
             ],

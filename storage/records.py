@@ -51,6 +51,7 @@ class LogLineRecord:
     timestamp: datetime
     level: str
     message: str
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)

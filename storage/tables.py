@@ -68,6 +68,8 @@ class LogLineRow(SQLModel, table=True):
     timestamp: datetime = Field(sa_column=_utc(nullable=False))
     level: str = Field(max_length=16)
     message: str = Field(sa_type=Text)
+    # The job's attempt (its run) when the line was appended, so a reader can tell runs apart.
+    attempt: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class ApiKeyRow(SQLModel, table=True):
@@ -88,5 +90,13 @@ class ApiKeyRow(SQLModel, table=True):
 jobs = JobRow.__table__  # type: ignore[attr-defined]
 job_items = JobItemRow.__table__  # type: ignore[attr-defined]
 log_lines = LogLineRow.__table__  # type: ignore[attr-defined]
+# A LogLineRecord's fields, in order.
+LINE_COLUMNS = (
+    log_lines.c.seq,
+    log_lines.c.timestamp,
+    log_lines.c.level,
+    log_lines.c.message,
+    log_lines.c.attempt,
+)
 api_keys = ApiKeyRow.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata

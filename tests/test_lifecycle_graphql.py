@@ -189,3 +189,47 @@ async def test_idempotency_key_is_per_tenant(gql: GraphQLRunner) -> None:
     mine = await gql(CREATE, {"k": "shared"}, as_=principal(tenant="acme"))
     theirs = await gql(CREATE, {"k": "shared"}, as_=principal(tenant="umbrella"))
     assert mine.data["createJob"]["id"] != theirs.data["createJob"]["id"]
+
+
+RESEND = """mutation($j: ID!, $lines: [LogLineInput!]!, $after: Int) {
+  appendLogs(jobId: $j, workerId: "w", lines: $lines, afterSeq: $after) }"""
+
+
+async def test_append_after_seq_appends_a_resent_batch_once(
+    gql: GraphQLRunner, store: Store
+) -> None:
+    job_id = await running_job(gql, store)
+    first = [{"message": "one"}, {"message": "two"}]
+    assert (await gql(RESEND, {"j": job_id, "lines": first, "after": 0})).data == {"appendLogs": 2}
+    # The answer was lost; the worker sends the same batch again after the same seq.
+    assert (await gql(RESEND, {"j": job_id, "lines": first, "after": 0})).data == {"appendLogs": 2}
+    second = [{"message": "three"}]
+    assert (await gql(RESEND, {"j": job_id, "lines": second, "after": 2})).data == {"appendLogs": 3}
+    stale = await gql(RESEND, {"j": job_id, "lines": second, "after": 1})
+    assert codes(stale) == ["CONFLICT"]
+    assert stale.errors[0].extensions["lastSeq"] == 3
+    read = await gql(JOB, {"j": job_id})
+    assert read.data["job"]["logTail"] == "one\ntwo\nthree"
+
+
+async def test_lines_carry_their_attempt_and_jobs_their_worker(
+    gql: GraphQLRunner, store: Store
+) -> None:
+    job_id = await running_job(gql, store)
+    await gql(LOGS, {"j": job_id, "lines": [{"message": "first run"}]})
+    worker = await gql(
+        "query($j: ID!) { job(id: $j) { workerId leaseExpiresAt attempt } }", {"j": job_id}
+    )
+    assert worker.data["job"]["workerId"] == "w"
+    assert worker.data["job"]["leaseExpiresAt"] is not None
+    await gql(FAIL, {"j": job_id})
+    await gql(RETRY, {"j": job_id})
+    assert (await gql(CLAIM, {"w": "w"})).data["claimJob"]["attempt"] == 2
+    await gql(LOGS, {"j": job_id, "lines": [{"message": "second run"}]})
+    lines = await gql(
+        "query($j: ID!) { job(id: $j) { logs { lines { seq message attempt } } } }", {"j": job_id}
+    )
+    assert lines.data["job"]["logs"]["lines"] == [
+        {"seq": 1, "message": "first run", "attempt": 1},
+        {"seq": 2, "message": "second run", "attempt": 2},
+    ]
