@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint fmt bench demo lock clean audit-deps schema web browser
+.PHONY: install run test check lint fmt bench demo lock clean audit-deps schema web browser
 
 install: $(STAMP)
 
@@ -38,12 +38,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 
 fmt: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# graphql-http's GraphQL-over-HTTP audit suite (node), run by tests/test_http_audit.py.
+# graphql-http's GraphQL-over-HTTP audit suite (node), run by tests/e2e/test_http_audit.py.
 AUDIT := tests/audit
 audit-deps: $(AUDIT)/node_modules/.package-lock.json
 
@@ -51,8 +52,23 @@ $(AUDIT)/node_modules/.package-lock.json: $(AUDIT)/package-lock.json
 	cd $(AUDIT) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+PYTEST := $(BIN)/python -m pytest $(PYTEST_ARGS)
+# The layers that start no server: many short tests, run on four workers.
+FAST_LAYERS := tests/unit tests/storage tests/graphql tests/http
+# End-to-end tests whose server's HTTP protocol and view differ with the switch.
+E2E_STOCK := tests/e2e/test_e2e_server.py tests/e2e/test_e2e_rest.py tests/e2e/test_e2e_lifecycle.py tests/e2e/test_e2e_live.py tests/e2e/test_http_audit.py
+
+# The fast lane: lint and the tests that start no server.
+check: lint
+	$(PYTEST) -n 4 $(FAST_LAYERS)
+
+# The whole suite with the fast paths on, then the GraphQL and HTTP layers (and the
+# end-to-end tests of the HTTP path) again with them off: both paths answer the same.
 test: install lint audit-deps web browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(PYTEST) -n 4 $(FAST_LAYERS)
+	JOBGRAPH_FAST_PATHS=false $(PYTEST) -n 4 tests/graphql tests/http
+	$(PYTEST) tests/e2e
+	JOBGRAPH_FAST_PATHS=false $(PYTEST) $(E2E_STOCK)
 
 # schema.graphql (committed, for frontend codegen) from the running schema.
 schema: install

@@ -16,11 +16,12 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+from engine.gc import tune_for_serving
 from live.pg_broker import PgBroker, new_broker
 from schema.build import build_schema
 from server.cors import cors_middleware
 from server.frontend import frontend_routes
-from server.gc_tuning import tune_for_serving
+from server.graphql_metrics import OperationMetrics
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
 from server.metrics import Metrics, metrics_endpoint
@@ -37,7 +38,7 @@ log = logging.getLogger("jobgraph")
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings()
-    schema = build_schema(settings)
+    schema = build_schema(settings, observers=[OperationMetrics])
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
     metrics = Metrics()  # per app: tests build many apps, none shares a registry
 
@@ -95,7 +96,8 @@ class _LazyApp:
         if self._app is None:
             settings = Settings()
             self._app = create_app(settings)
-            tune_for_serving(settings.gc_gen0_threshold)
+            if settings.fast_paths:
+                tune_for_serving(settings.gc_gen0_threshold)
         await self._app(scope, receive, send)
 
 

@@ -105,8 +105,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         # With --workers, the supervisor restarts a worker that does not answer its health
         # check in time; importing the app on a busy machine can take longer than the 5 s default.
         "timeout_worker_healthcheck": 30,
-        # A response's head and body leave in one write (server/coalescing.py).
-        "http": "server.coalescing:CoalescingHttpToolsProtocol",
+        # With the fast paths on, a response's head and body leave in one write (engine.http).
+        "http": "engine.http:CoalescingProtocol" if settings.fast_paths else "httptools",
     }
     if workers > 1:
         # uvicorn's supervisor builds its own servers: subscriptions end in the lifespan.

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     )
 
     env: Literal["development", "production", "test"] = "development"
+    # The speed layer (engine/): off runs the stock Strawberry, graphql-core, uvicorn and
+    # SQLAlchemy paths everywhere, with the same answers.
+    fast_paths: bool = True
     database_url: str = "sqlite+aiosqlite:///./var/jobgraph.db"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
@@ -35,7 +38,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # None: JSON lines in production, readable text otherwise.
     log_format: Literal["json", "text"] | None = None
-    # One line per HTTP request from uvicorn; ~5% of job(id) throughput (README, Performance).
+    # One line per HTTP request from uvicorn (its cost: docs/performance.md).
     access_log: bool = True
 
     # Reading and limits.
@@ -59,18 +62,18 @@ class Settings(BaseSettings):
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
-    # Threads that run SQLite's single-statement reads (pages of jobs) off the event loop. One
-    # measured best: SQLite runs without the GIL, but every thread that takes it back contends
-    # with the loop (README, Performance).
+    # Threads that run SQLite's single-statement reads (pages of jobs) off the event loop with
+    # the fast paths on. SQLite runs without the GIL, but every thread that takes it back
+    # contends with the loop, so one is the default (docs/performance.md).
     sqlite_reader_threads: int = Field(default=1, ge=1, le=64)
-    # Allocations between young-generation collections in a serving process; 0: Python's
-    # default (server.gc_tuning).
+    # Allocations between young-generation collections in a serving process with the fast
+    # paths on; 0: Python's default (engine.gc).
     gc_gen0_threshold: int = Field(default=10_000, ge=0)
 
     # NoDecode: the variable is a comma-separated list (JSON lists are accepted by the validator).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
-    # Hardening: bounds on what one request may ask for (README "Limits and security").
+    # Hardening: bounds on what one request may ask for (docs/security.md).
     max_query_depth: int = Field(default=12, ge=1)
     max_aliases: int = Field(default=30, ge=0)
     max_tokens: int = Field(default=8000, ge=100)

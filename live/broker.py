@@ -22,7 +22,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, runtime_checkable
 
-from live.events import JobEvent
+from storage.events import JobEvent
 
 
 class SubscriberOverflow(Exception):

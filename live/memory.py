@@ -10,7 +10,7 @@ import asyncio
 import logging
 
 from live.broker import Subscription
-from live.events import JobEvent
+from storage.events import JobEvent
 
 log = logging.getLogger("jobgraph.live")
 

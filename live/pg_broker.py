@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Connection, or_, select
 
 from live.broker import Subscription
-from live.events import JobEvent
 from live.memory import MemoryBroker
 from live.pg_notify import PgNotifier, asyncpg_dsn
 from settings import Settings
 from storage.coltypes import utcnow
+from storage.events import JobEvent
 from storage.jobs import JOB_COLUMNS, job_from_row
 from storage.records import JobRecord
 from storage.tables import jobs

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from live.events import EventKind, JobEvent
+from storage.events import EventKind, JobEvent
 
 CHANNEL = "jobgraph_events"
 LISTENER_NAME = "jobgraph-listen"  # shows in pg_stat_activity

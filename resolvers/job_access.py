@@ -14,7 +14,7 @@ from domain.errors import BadUserInput, NotFound
 from domain.principal import Scope
 from domain.videos import Platform, VideoRef, parse_video
 from resolvers.arguments import parse_job_id, resolve_tail
-from schema.context import Context
+from resolvers.context import Context
 from storage.records import JobRecord, JobSnapshot
 
 MAX_IDEMPOTENCY_KEY = 200

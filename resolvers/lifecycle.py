@@ -7,23 +7,38 @@ scoped to the key's tenant (all tenants for ``admin``).
 from __future__ import annotations
 
 import re
-from datetime import UTC
-from typing import TypeVar
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from strawberry import UNSET
 
 from domain.errors import BadUserInput
+from domain.jobs import ItemStatus
 from domain.principal import Scope
 from resolvers.arguments import parse_job_id
-from schema.context import Context
-from schema.enums import ItemStatus
-from schema.lifecycle_types import Heartbeat, LogLineInput
-from schema.types import Job, VideoItem
+from resolvers.context import Context
+from resolvers.results import JobRead
 from storage.coltypes import utcnow
 from storage.lifecycle import LogLine
-from storage.records import JobRecord
+from storage.records import HeartbeatRecord, ItemRecord, JobRecord
 
 T = TypeVar("T")
+
+
+class LogLineFields(Protocol):
+    """One line a worker sends (GraphQL's ``LogLineInput``)."""
+
+    @property
+    def message(self) -> str: ...
+
+    @property
+    def level(self) -> str | None: ...
+
+    @property
+    def timestamp(self) -> datetime | None: ...
+
+
 _MAX_WORKER_ID = 200
 _LEVEL = re.compile(r"[A-Za-z]{1,16}")
 
@@ -47,11 +62,11 @@ def _worker_id(value: str) -> str:
     return _text(value, name="workerId", max_bytes=_MAX_WORKER_ID)
 
 
-def _job(context: Context, record: JobRecord) -> Job:
-    return Job.from_record(record, tail=context.settings.max_tail)
+def _job(context: Context, record: JobRecord) -> JobRead:
+    return JobRead(record, tail=context.settings.max_tail)
 
 
-def log_lines(lines: list[LogLineInput], *, max_batch: int, max_bytes: int) -> list[LogLine]:
+def log_lines(lines: Sequence[LogLineFields], *, max_batch: int, max_bytes: int) -> list[LogLine]:
     """Checked (timestamp, LEVEL, message) tuples; any bad line rejects the whole batch."""
     if len(lines) > max_batch:
         raise BadUserInput(f"at most {max_batch} lines per appendLogs call; got {len(lines)}")
@@ -83,7 +98,9 @@ def log_lines(lines: list[LogLineInput], *, max_batch: int, max_bytes: int) -> l
     return checked
 
 
-async def claim_job(context: Context, *, worker_id: str, lease_seconds: int | None) -> Job | None:
+async def claim_job(
+    context: Context, *, worker_id: str, lease_seconds: int | None
+) -> JobRead | None:
     principal = context.require(Scope.WORK)
     lease = given(lease_seconds)
     if lease is None:
@@ -98,7 +115,7 @@ async def claim_job(context: Context, *, worker_id: str, lease_seconds: int | No
 
 async def heartbeat(
     context: Context, *, job_id: str, worker_id: str, progress: int | None
-) -> Heartbeat:
+) -> HeartbeatRecord:
     principal = context.require(Scope.WORK)
     progress = given(progress)
     if progress is not None and not 0 <= progress <= 100:
@@ -109,7 +126,7 @@ async def heartbeat(
         worker_id=_worker_id(worker_id),
         progress=progress,
     )
-    return Heartbeat.from_record(record)
+    return record
 
 
 async def append_logs(
@@ -117,7 +134,7 @@ async def append_logs(
     *,
     job_id: str,
     worker_id: str,
-    lines: list[LogLineInput],
+    lines: Sequence[LogLineFields],
     after_seq: int | None = None,
 ) -> int:
     principal = context.require(Scope.WORK)
@@ -142,7 +159,7 @@ async def update_item(
     position: int,
     status: ItemStatus,
     error: str | None,
-) -> VideoItem:
+) -> ItemRecord:
     principal = context.require(Scope.WORK)
     error = given(error)
     if error is not None:
@@ -155,10 +172,10 @@ async def update_item(
         status=status,
         error=error,
     )
-    return VideoItem.from_record(record)
+    return record
 
 
-async def complete_job(context: Context, *, job_id: str, worker_id: str) -> Job:
+async def complete_job(context: Context, *, job_id: str, worker_id: str) -> JobRead:
     principal = context.require(Scope.WORK)
     record = await context.store.lifecycle.complete(
         tenant=principal.tenant_filter, job_id=parse_job_id(job_id), worker_id=_worker_id(worker_id)
@@ -166,7 +183,7 @@ async def complete_job(context: Context, *, job_id: str, worker_id: str) -> Job:
     return _job(context, record)
 
 
-async def fail_job(context: Context, *, job_id: str, worker_id: str, error: str) -> Job:
+async def fail_job(context: Context, *, job_id: str, worker_id: str, error: str) -> JobRead:
     principal = context.require(Scope.WORK)
     error = _text(error, name="error", max_bytes=context.settings.max_log_message_bytes)
     record = await context.store.lifecycle.fail(
@@ -178,7 +195,7 @@ async def fail_job(context: Context, *, job_id: str, worker_id: str, error: str)
     return _job(context, record)
 
 
-async def cancel_job(context: Context, *, id: str) -> Job:
+async def cancel_job(context: Context, *, id: str) -> JobRead:
     principal = context.require(Scope.SUBMIT)
     record = await context.store.lifecycle.cancel(
         tenant=principal.tenant_filter, job_id=parse_job_id(id)
@@ -186,7 +203,7 @@ async def cancel_job(context: Context, *, id: str) -> Job:
     return _job(context, record)
 
 
-async def retry_job(context: Context, *, id: str) -> Job:
+async def retry_job(context: Context, *, id: str) -> JobRead:
     principal = context.require(Scope.SUBMIT)
     record = await context.store.lifecycle.retry(
         tenant=principal.tenant_filter, job_id=parse_job_id(id)

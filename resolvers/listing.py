@@ -3,29 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from datetime import datetime
+from typing import Protocol
 
 from domain.cursors import JobCursor
 from domain.errors import BadUserInput
+from domain.jobs import JobStatus
 from domain.principal import Scope
+from domain.videos import Platform
 from resolvers.arguments import resolve_tail
-from schema.context import Context
-from schema.listing import JobConnection, JobEdge, JobFilter, PageInfo
-from schema.types import Job
+from resolvers.context import Context
+from resolvers.results import JobRead, PageRead
 from storage.listing import JobListFilter
 from storage.records import JobRecord
+
+
+class JobFilterFields(Protocol):
+    """Which jobs to list (GraphQL's ``JobFilter``)."""
+
+    @property
+    def statuses(self) -> list[JobStatus] | None: ...
+
+    @property
+    def platform(self) -> Platform | None: ...
+
+    @property
+    def created_after(self) -> datetime | None: ...
+
+    @property
+    def created_before(self) -> datetime | None: ...
 
 
 async def jobs(
     context: Context,
     *,
-    filter: JobFilter | None,
+    filter: JobFilterFields | None,
     first: int,
     after: str | None,
     tail: int | None,
     selected: Collection[str] = ("totalCount", "pageInfo"),
     edge_selected: Collection[str] = ("cursor",),
     node_selected: Collection[str] = (),
-) -> JobConnection:
+) -> PageRead:
     """``selected``: the connection fields the query asks for; ``edge_selected`` and
     ``node_selected``: the fields under ``edges`` and ``edges { node }``. Items and log
     tails asked for there are read with the page (resolvers.lookahead); the total only when
@@ -68,25 +87,21 @@ async def jobs(
     items, tails = page.items or {}, page.tails or {}
     # Not selected: never shown, so not encoded (50 encodings are ~3 % of a page).
     cursors = "cursor" in edge_selected
-    edges = [
-        JobEdge(
-            cursor=_cursor(record) if cursors else "",
-            node=Job.from_record(
-                record, tail=limit, items=items.get(record.id), tail_text=tails.get(record.id)
-            ),
+    shown = [
+        (
+            _cursor(record) if cursors else "",
+            JobRead(record, tail=limit, items=items.get(record.id), tail_text=tails.get(record.id)),
         )
         for record in page.jobs
     ]
     ends = "pageInfo" in selected and bool(page.jobs)
-    return JobConnection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=page.has_next_page,
-            has_previous_page=cursor is not None,
-            # Not selected: never shown, so not encoded.
-            start_cursor=_cursor(page.jobs[0]) if ends else None,
-            end_cursor=_cursor(page.jobs[-1]) if ends else None,
-        ),
+    return PageRead(
+        jobs=shown,
+        has_next_page=page.has_next_page,
+        has_previous_page=cursor is not None,
+        # Not selected: never shown, so not encoded.
+        start_cursor=_cursor(page.jobs[0]) if ends else None,
+        end_cursor=_cursor(page.jobs[-1]) if ends else None,
         # Not selected: never shown, so the scan behind it was skipped.
         total_count=page.total_count if page.total_count is not None else 0,
     )

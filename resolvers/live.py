@@ -27,12 +27,13 @@ from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavaila
 from domain.jobs import JobStatus
 from domain.principal import Scope
 from live.broker import Broker, SubscriberOverflow, Subscription
-from live.events import EventKind, JobEvent
 from live.turns import Pace
 from resolvers.arguments import parse_job_id, resolve_tail
-from schema.context import Context
-from schema.types import Job, LogLine
+from resolvers.context import Context
+from resolvers.results import JobRead
+from storage.events import EventKind, JobEvent
 from storage.follow import JobWithLines
+from storage.records import LogLineRecord
 
 # Lines read per query while catching up; bounds memory per follower, not what it receives.
 CATCH_UP_PAGE = 500
@@ -53,7 +54,9 @@ def _fresh_loaders(context: Context) -> None:
     context.fresh_loaders()
 
 
-async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGenerator[Job, None]:
+async def job_updated(
+    context: Context, *, id: str, tail: int | None
+) -> AsyncGenerator[JobRead, None]:
     principal = context.require(Scope.READ)
     limit = resolve_tail(tail, cap=context.settings.max_tail)
     job_id = parse_job_id(id)
@@ -66,14 +69,14 @@ async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGe
         subscription.release()
         raise
 
-    async def stream() -> AsyncGenerator[Job, None]:
+    async def stream() -> AsyncGenerator[JobRead, None]:
         current = job
         pace = Pace()
         try:
             while True:
                 await pace()
                 _fresh_loaders(context)
-                yield Job.from_record(current, tail=limit)
+                yield JobRead(current, tail=limit)
                 if current.status.is_terminal:
                     return
                 while not any(event.kind is EventKind.JOB for event in await _next(subscription)):
@@ -96,7 +99,7 @@ async def job_updated(context: Context, *, id: str, tail: int | None) -> AsyncGe
 
 async def job_logs(
     context: Context, *, id: str, tail: int | None, after: int | None
-) -> AsyncGenerator[LogLine, None]:
+) -> AsyncGenerator[LogLineRecord, None]:
     principal = context.require(Scope.READ)
     if tail is not None and after is not None:
         raise BadUserInput("pass either tail or after, not both")
@@ -124,7 +127,7 @@ async def job_logs(
     else:
         delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
 
-    async def stream() -> AsyncGenerator[LogLine, None]:
+    async def stream() -> AsyncGenerator[LogLineRecord, None]:
         last = delivered
         batch: JobWithLines = first
         pace = Pace()
@@ -133,7 +136,7 @@ async def job_logs(
                 for line in batch.lines:
                     if line.seq > last:  # a re-read may overlap what was sent: skip it
                         await pace()
-                        yield LogLine.from_record(line)
+                        yield line
                         last = line.seq
                 job = batch.job
                 seen: tuple[int, str] | None = None
@@ -166,14 +169,14 @@ async def job_logs(
 
 async def job_events(
     context: Context, *, statuses: Collection[JobStatus] | None, tail: int | None
-) -> AsyncGenerator[Job, None]:
+) -> AsyncGenerator[JobRead, None]:
     principal = context.require(Scope.READ)
     limit = resolve_tail(tail, cap=context.settings.max_tail)
     wanted = frozenset(statuses) if statuses else None
     tenant = principal.tenant_filter
     subscription = _broker(context).subscribe(tenant=tenant)
 
-    async def stream() -> AsyncGenerator[Job, None]:
+    async def stream() -> AsyncGenerator[JobRead, None]:
         # A late reader re-reads a newer state for an older event; send each state once.
         sent: OrderedDict[str, datetime] = OrderedDict()
         pace = Pace()
@@ -194,7 +197,7 @@ async def job_events(
                     sent.popitem(last=False)
                 await pace()
                 _fresh_loaders(context)
-                yield Job.from_record(job, tail=limit)
+                yield JobRead(job, tail=limit)
         except SubscriberOverflow:
             raise SubscriptionOverflow(
                 "this subscriber fell behind; subscribe again and re-read the jobs list"

@@ -6,7 +6,7 @@ It imports no schema type, so ``schema.types`` can call it without an import cyc
 from __future__ import annotations
 
 from domain.errors import BadUserInput
-from schema.context import Context
+from resolvers.context import Context
 from storage.listing import LogPageRecord
 from storage.records import JobRecord
 

@@ -9,7 +9,7 @@ from strawberry.extensions import SchemaExtension
 
 from domain.errors import Unauthenticated
 from domain.principal import Principal
-from schema.context import Context
+from resolvers.context import Context
 
 API_KEY_HEADER = "x-api-key"
 # Names a WebSocket client may use for the key in its connection_init payload.

@@ -1,42 +1,44 @@
-"""Schema assembly: root types plus extensions, registered as classes (new ones per operation)."""
+"""Schema assembly: root types plus extensions, registered as classes (new ones per operation),
+and the engine's fast paths when ``JOBGRAPH_FAST_PATHS`` is on."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import DisableIntrospection, ParserCache
-from strawberry.extensions.base_extension import SchemaExtension
-from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.types import ExecutionContext
 
+import engine
+from engine.compat import EventSafeExecutionContext
 from schema.auth import ApiKeyAuth
-from schema.direct_resolvers import use_direct_resolvers
+from schema.document_cache import DocumentCache, DocumentStore
 from schema.document_limits import DocumentLimits
 from schema.errors import label_errors
-from schema.execution import FastPathExecutionContext
-from schema.extension_runner import CachedHooksRunner
-from schema.metrics import OperationMetrics
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.rate_limit import RateLimit
 from schema.subscription import Subscription
 from schema.suggestions import strip_suggestions
-from schema.validation_cache import TextValidationCache
 from settings import Settings
 
 
 class JobgraphSchema(strawberry.Schema):
     hide_suggestions = False
+    fast_paths = False
+    documents: DocumentStore
 
-    def create_extensions_runner(
-        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
-    ) -> SchemaExtensionsRunner:
-        return CachedHooksRunner(execution_context=execution_context, extensions=extensions)
+    def create_extensions_runner(self, execution_context: Any, extensions: list[Any]) -> Any:
+        if self.fast_paths:
+            return engine.hooks_runner(self)(
+                execution_context=execution_context, extensions=extensions
+            )
+        return super().create_extensions_runner(execution_context, extensions)
 
     def process_errors(
-        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+        self, errors: list[GraphQLError], execution_context: Any | None = None
     ) -> None:
         if self.hide_suggestions:
             strip_suggestions(errors)
@@ -44,25 +46,27 @@ class JobgraphSchema(strawberry.Schema):
 
 
 def build_schema(
-    settings: Settings | None = None, *, direct_resolvers: bool = True
+    settings: Settings | None = None,
+    *,
+    observers: Sequence[type[SchemaExtension]] = (),
 ) -> JobgraphSchema:
-    """``direct_resolvers=False`` keeps Strawberry's resolver wrappers on every field (and
-    graphql-core's plain executor): the reference the fast paths are tested against."""
-    production = settings is not None and settings.is_production
+    """``observers``: extensions that watch operations (the server's metrics), run after every
+    extension that may refuse an operation up front — Strawberry does not unwind hooks entered
+    before a refusing one, so refusals still reach them."""
+    settings = settings or Settings()
+    production = settings.is_production
     # Order matters: authentication wraps everything, so nothing runs without a key; the
     # rate limit counts authenticated operations only.
     extensions: list[type[SchemaExtension]] = [
         ApiKeyAuth,
         RateLimit,
         DocumentLimits,
-        # After every extension that may refuse an operation up front: Strawberry does not
-        # unwind hooks entered before a refusing one, so refusals count in the HTTP metric.
-        OperationMetrics,
-        ParserCache,
-        TextValidationCache,
+        *observers,
+        DocumentCache,
     ]
     if production:
         extensions.append(DisableIntrospection)
+    fast = settings.fast_paths
     schema = JobgraphSchema(
         query=Query,
         mutation=Mutation,
@@ -70,10 +74,12 @@ def build_schema(
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=production),
         execution_context_class=(
-            FastPathExecutionContext if direct_resolvers else StrawberryGraphQLCoreExecutionContext
+            engine.FastExecutionContext if fast else EventSafeExecutionContext
         ),
     )
     schema.hide_suggestions = production
-    if direct_resolvers:
-        use_direct_resolvers(schema)
+    schema.documents = DocumentStore()
+    if fast:
+        engine.install(schema)
+        schema.fast_paths = True
     return schema

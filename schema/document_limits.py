@@ -17,7 +17,7 @@ from graphql import GraphQLError, ValidationContext, ValidationRule
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import BadUserInput
-from schema.context import Context
+from resolvers.context import Context
 from schema.document_shape import SATURATED, operation_shapes
 from schema.list_limit import list_literal_rule, longest_list
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Self
+from typing import Self
 
 import strawberry
 
@@ -29,13 +28,4 @@ class LogLineInput:
     level: str | None = "INFO"
     timestamp: datetime | None = strawberry.field(
         default=strawberry.UNSET, description="When it happened; the server's clock when omitted."
-    )
-
-
-def log_line_from_coerced(value: Mapping[str, Any]) -> LogLineInput:
-    """A line from graphql-core's coerced value (every field already checked and parsed)."""
-    return LogLineInput(
-        message=value["message"],
-        level=value.get("level", "INFO"),
-        timestamp=value.get("timestamp", strawberry.UNSET),
     )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 import strawberry
 
+from resolvers.results import PageRead
 from schema.enums import JobStatus, Platform
 from schema.types import Job
 
@@ -49,3 +51,16 @@ class JobConnection:
     edges: list[JobEdge]
     page_info: PageInfo
     total_count: int = strawberry.field(description="Jobs matching the filter, on every page.")
+
+    @classmethod
+    def from_read(cls, page: PageRead) -> Self:
+        return cls(
+            edges=[JobEdge(cursor=cursor, node=Job.from_read(read)) for cursor, read in page.jobs],
+            page_info=PageInfo(
+                has_next_page=page.has_next_page,
+                has_previous_page=page.has_previous_page,
+                start_cursor=page.start_cursor,
+                end_cursor=page.end_cursor,
+            ),
+            total_count=page.total_count,
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from engine.fields import fast
 from resolvers import jobs as job_resolvers
 from resolvers import lifecycle
 from schema.enums import ItemStatus
@@ -16,25 +17,29 @@ from schema.types import Info, Job, VideoItem
 class Mutation:
     @strawberry.mutation(description="Submit a job of 1 to 1000 videos.")
     async def create_job(self, info: Info, input: CreateJobInput) -> Job:
-        return await job_resolvers.create_job(info.context, input=input)
+        read = await job_resolvers.create_job(
+            info.context, items=input.items, idempotency_key=input.idempotency_key
+        )
+        return Job.from_read(read)
 
     # The job lifecycle (resolvers/lifecycle.py): cancel and retry need `submit`, the worker
     # protocol below them needs `work`.
     @strawberry.mutation(description="Cancel a PENDING or RUNNING job (its worker learns it).")
     async def cancel_job(self, info: Info, id: strawberry.ID) -> Job:
-        return await lifecycle.cancel_job(info.context, id=id)
+        return Job.from_read(await lifecycle.cancel_job(info.context, id=id))
 
     @strawberry.mutation(description="Take a FAILED job back to PENDING; only failed items rerun.")
     async def retry_job(self, info: Info, id: strawberry.ID) -> Job:
-        return await lifecycle.retry_job(info.context, id=id)
+        return Job.from_read(await lifecycle.retry_job(info.context, id=id))
 
     @strawberry.mutation(description="Lease the oldest PENDING job; null when nothing is pending.")
     async def claim_job(
         self, info: Info, worker_id: str, lease_seconds: int | None = 60
     ) -> Job | None:
-        return await lifecycle.claim_job(
+        read = await lifecycle.claim_job(
             info.context, worker_id=worker_id, lease_seconds=lease_seconds
         )
+        return Job.from_read(read) if read is not None else None
 
     @strawberry.mutation(description="Renew the lease, report progress, learn of a cancel.")
     async def heartbeat(
@@ -44,15 +49,17 @@ class Mutation:
         worker_id: str,
         progress: int | None = strawberry.UNSET,
     ) -> Heartbeat:
-        return await lifecycle.heartbeat(
+        record = await lifecycle.heartbeat(
             info.context, job_id=job_id, worker_id=worker_id, progress=progress
         )
+        return Heartbeat.from_record(record)
 
     @strawberry.mutation(
         description="Append a batch of log lines, all or nothing; the last seq. With `afterSeq` "
         "(the last seq the worker knows), a batch resent after a lost answer is appended once: "
         "if the log already ends with it, nothing is appended and its last seq is answered; any "
-        "other mismatch is CONFLICT with extensions.lastSeq."
+        "other mismatch is CONFLICT with extensions.lastSeq.",
+        metadata=fast(),
     )
     async def append_logs(
         self,
@@ -76,7 +83,7 @@ class Mutation:
         status: ItemStatus,
         error: str | None = strawberry.UNSET,
     ) -> VideoItem:
-        return await lifecycle.update_item(
+        record = await lifecycle.update_item(
             info.context,
             job_id=job_id,
             worker_id=worker_id,
@@ -84,15 +91,18 @@ class Mutation:
             status=status,
             error=error,
         )
+        return VideoItem.from_record(record)
 
     @strawberry.mutation(description="Finish the job: COMPLETED, progress 100.")
     async def complete_job(self, info: Info, job_id: strawberry.ID, worker_id: str) -> Job:
-        return await lifecycle.complete_job(info.context, job_id=job_id, worker_id=worker_id)
+        read = await lifecycle.complete_job(info.context, job_id=job_id, worker_id=worker_id)
+        return Job.from_read(read)
 
     @strawberry.mutation(
         description="Give up on the job: FAILED with an error; retryJob reruns it."
     )
     async def fail_job(self, info: Info, job_id: strawberry.ID, worker_id: str, error: str) -> Job:
-        return await lifecycle.fail_job(
+        read = await lifecycle.fail_job(
             info.context, job_id=job_id, worker_id=worker_id, error=error
         )
+        return Job.from_read(read)

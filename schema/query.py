@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import strawberry
 
+from engine.fields import fast
 from resolvers import jobs as job_resolvers
 from resolvers import listing as listing_resolvers
-from resolvers.lookahead import selected_names
 from schema.listing import JobConnection, JobFilter
+from schema.lookahead import selected_names
 from schema.types import ApiKeyInfo, Info, Job
 
 
 @strawberry.type
 class Query:
-    @strawberry.field(description="A job by id, with the last `tail` log lines in logTail.")
+    @strawberry.field(
+        description="A job by id, with the last `tail` log lines in logTail.", metadata=fast()
+    )
     async def job(self, info: Info, id: strawberry.ID, tail: int | None = None) -> Job | None:
-        selected = selected_names(info._raw_info)
-        return await job_resolvers.job(info.context, id=id, tail=tail, selected=selected)
+        read = await job_resolvers.job(
+            info.context, id=id, tail=tail, selected=selected_names(info)
+        )
+        return Job.from_read(read)
 
     @strawberry.field(
         description="The caller's jobs, newest first, a page at a time (`first` at most 100); "
@@ -30,16 +35,17 @@ class Query:
         after: str | None = None,
         tail: int | None = None,
     ) -> JobConnection:
-        return await listing_resolvers.jobs(
+        page = await listing_resolvers.jobs(
             info.context,
             filter=filter,
             first=first,
             after=after,
             tail=tail,
-            selected=selected_names(info._raw_info),
-            edge_selected=selected_names(info._raw_info, ("edges",)),
-            node_selected=selected_names(info._raw_info, ("edges", "node")),
+            selected=selected_names(info),
+            edge_selected=selected_names(info, ("edges",)),
+            node_selected=selected_names(info, ("edges", "node")),
         )
+        return JobConnection.from_read(page)
 
     @strawberry.field(description="The calling API key's name, tenant and scopes.")
     def me(self, info: Info) -> ApiKeyInfo:

@@ -9,7 +9,7 @@ from strawberry.extensions import SchemaExtension
 
 from domain.errors import RateLimited
 from domain.rate_limit import retry_after_header
-from schema.context import Context
+from resolvers.context import Context
 
 
 class RateLimit(SchemaExtension):

@@ -1,14 +1,29 @@
-"""The root Subscription type: one-line fields that delegate to ``resolvers.live``."""
+"""The root Subscription type: fields that delegate to ``resolvers.live`` and show what its
+streams yield."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
+from typing import TypeVar
 
 import strawberry
 
 from resolvers import live
 from schema.enums import JobStatus
 from schema.types import Info, Job, LogLine
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+async def _shown(
+    stream: AsyncGenerator[T, None], show: Callable[[T], U]
+) -> AsyncGenerator[U, None]:
+    try:
+        async for item in stream:
+            yield show(item)
+    finally:
+        await stream.aclose()  # the resolver's stream releases its broker subscription
 
 
 @strawberry.type
@@ -20,7 +35,7 @@ class Subscription:
     async def job_updated(
         self, info: Info, id: strawberry.ID, tail: int | None = None
     ) -> AsyncGenerator[Job, None]:
-        return await live.job_updated(info.context, id=id, tail=tail)
+        return _shown(await live.job_updated(info.context, id=id, tail=tail), Job.from_read)
 
     @strawberry.subscription(
         description="The last `tail` lines (or every line with seq > `after`), then new lines "
@@ -30,7 +45,8 @@ class Subscription:
     async def job_logs(
         self, info: Info, id: strawberry.ID, tail: int | None = None, after: int | None = None
     ) -> AsyncGenerator[LogLine, None]:
-        return await live.job_logs(info.context, id=id, tail=tail, after=after)
+        stream = await live.job_logs(info.context, id=id, tail=tail, after=after)
+        return _shown(stream, LogLine.from_record)
 
     @strawberry.subscription(
         description="Every change to the jobs of the key's tenant (all tenants for admin), "
@@ -39,4 +55,5 @@ class Subscription:
     async def job_events(
         self, info: Info, statuses: list[JobStatus] | None = None, tail: int | None = 0
     ) -> AsyncGenerator[Job, None]:
-        return await live.job_events(info.context, statuses=statuses, tail=tail)
+        stream = await live.job_events(info.context, statuses=statuses, tail=tail)
+        return _shown(stream, Job.from_read)

@@ -1,5 +1,5 @@
 """Output types. Each is built from a storage record with ``from_record``; ``Job`` and
-``VideoItem`` keep theirs and read their fields off it (schema.record_fields)."""
+``VideoItem`` keep theirs and read their fields off it (``engine.fields.record_field``)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Self
 
 import strawberry
 
+from engine.fields import fast, record_field
 from resolvers import log_pages
-from schema.context import Context
+from resolvers.context import Context
+from resolvers.results import JobRead
 from schema.enums import ItemStatus, JobStatus, Platform
-from schema.record_fields import record_field
 from storage.listing import LogPageRecord
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord
 
@@ -132,34 +133,17 @@ class Job:
     retryable: bool = record_field("record.status.retryable")
 
     @classmethod
-    def from_record(
-        cls,
-        record: JobRecord,
-        *,
-        tail: int,
-        items: list[ItemRecord] | None = None,
-        tail_text: str | None = None,
-    ) -> Self:
-        return cls(record=record, tail=tail, prefetched_items=items, prefetched_tail=tail_text)
+    def from_record(cls, record: JobRecord, *, tail: int) -> Self:
+        return cls(record=record, tail=tail)
 
-    # items and logTail answer synchronously when job(id) or jobs(...) read them with the job,
-    # and return an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given,
-    # and a field that is not a coroutine costs no task and no gather (README, Performance).
-    # graphql-core calls items_of / log_tail_of directly (schema.direct_resolvers).
-    @strawberry.field(description="The job's videos, by position.", graphql_type=list[VideoItem])
-    def items(self, info: Info) -> list[VideoItem] | Awaitable[list[VideoItem]]:
-        return self.items_of(info.context)
-
-    @strawberry.field(
-        description="The last `tail` log lines of job(id, tail), joined with \\n.",
-        graphql_type=str,
-    )
-    def log_tail(self, info: Info) -> str | Awaitable[str]:
-        return self.log_tail_of(info.context)
-
-    def items_of(self, context: Context) -> list[VideoItem] | Awaitable[list[VideoItem]]:
-        items = self.items_now()
-        return items if items is not None else self._load_items(context)
+    @classmethod
+    def from_read(cls, read: JobRead) -> Self:
+        return cls(
+            record=read.record,
+            tail=read.tail,
+            prefetched_items=read.items,
+            prefetched_tail=read.tail_text,
+        )
 
     def items_now(self) -> list[VideoItem] | None:
         """The items when they were read with the job; None when they must be loaded."""
@@ -168,18 +152,35 @@ class Job:
             return None
         return VideoItem.from_records(records)
 
-    async def _load_items(self, context: Context) -> list[VideoItem]:
-        return VideoItem.from_records(await context.loaders.items.load(self.record.id))
-
-    def log_tail_of(self, context: Context) -> str | Awaitable[str]:
-        tail = self.log_tail_now()
-        return tail if tail is not None else self._load_log_tail(context)
-
     def log_tail_now(self) -> str | None:
         """The log tail when it needs no read or was read with the job; else None."""
         if self.tail <= 0 or self.record.last_seq == 0:
             return ""
         return self.prefetched_tail
+
+    # items and logTail answer synchronously when job(id) or jobs(...) read them with the job,
+    # and return an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given,
+    # and a field that is not a coroutine costs no task and no gather.
+    @strawberry.field(
+        description="The job's videos, by position.",
+        graphql_type=list[VideoItem],
+        metadata=fast(now=items_now),
+    )
+    def items(self, info: Info) -> list[VideoItem] | Awaitable[list[VideoItem]]:
+        items = self.items_now()
+        return items if items is not None else self._load_items(info.context)
+
+    @strawberry.field(
+        description="The last `tail` log lines of job(id, tail), joined with \\n.",
+        graphql_type=str,
+        metadata=fast(now=log_tail_now),
+    )
+    def log_tail(self, info: Info) -> str | Awaitable[str]:
+        tail = self.log_tail_now()
+        return tail if tail is not None else self._load_log_tail(info.context)
+
+    async def _load_items(self, context: Context) -> list[VideoItem]:
+        return VideoItem.from_records(await context.loaders.items.load(self.record.id))
 
     async def _load_log_tail(self, context: Context) -> str:
         return await context.loaders.log_tails.load((self.record.id, self.tail))

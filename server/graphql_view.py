@@ -7,32 +7,37 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.subscriptions import (
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
     GRAPHQL_WS_PROTOCOL,
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
-from strawberry.types.execution import ExecutionResult, SubscriptionExecutionResult
-from strawberry.types.unset import UnsetType
 
 from domain.errors import AppError, Unauthenticated
 from domain.rate_limit import RateLimiter
+from engine.compat import (
+    ASGIWebSocketAdapter,
+    AsyncHTTPRequestAdapter,
+    BaseGraphQLTransportWSHandler,
+    ConnectionInitMessage,
+    ExecutionResult,
+    GraphQLHTTPResponse,
+    GraphQLRequestData,
+    HTTPException,
+    InvalidOperationTypeError,
+    SubscriptionExecutionResult,
+    UnsetType,
+    WebSocketDisconnected,
+    run_json_post,
+)
+from resolvers.context import Context
 from schema.auth import authenticate
-from schema.context import Context
 from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
 from server.frontend import graphiql_page
@@ -84,7 +89,7 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             raise WebSocketDisconnected from error
 
 
-def _single_operation(data: dict[str, Any]) -> GraphQLRequestData:
+def _single_operation(data: dict[str, Any]) -> dict[str, Any]:
     """The operation in a POST body, checked as Strawberry's ``parse_http_body`` checks it."""
     query = data.get("query")
     if not isinstance(query, str | None):
@@ -101,13 +106,7 @@ def _single_operation(data: dict[str, Any]) -> GraphQLRequestData:
         raise HTTPException(
             400, "The GraphQL operation's `extensions` must be an object or null, if provided."
         )
-    return GraphQLRequestData(
-        query=query,
-        variables=variables,
-        operation_name=data.get("operationName"),
-        extensions=extensions,
-        protocol="http",
-    )
+    return data
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -138,8 +137,16 @@ class GraphQLView(GraphQL[Context, None]):
             media_type = self._check_request(request)
             check_declared_length(scope, limit)
             request.state.response_media_type = media_type
-            if request.method == "POST" and "multipart" not in request.headers.get("accept", ""):
-                response = await self._run_json_post(request)
+            if (
+                self.settings.fast_paths
+                and request.method == "POST"
+                and "multipart" not in request.headers.get("accept", "")
+            ):
+                # The request nearly every client sends: one JSON operation, one JSON answer
+                # (``_check_request`` has refused any other body), without Strawberry's
+                # general dispatch.
+                body = _single_operation(self.parse_json(await request.body()))
+                response = await run_json_post(self, request, body)
             else:
                 response = await self.run(request)
         except BodyTooLarge as error:
@@ -171,26 +178,6 @@ class GraphQLView(GraphQL[Context, None]):
             if refusal is not None:
                 raise HTTPException(415, refusal)
         return media_type
-
-    async def _run_json_post(self, request: Request) -> Response:
-        """Strawberry's ``run`` for the request nearly every client sends — a POST of one JSON
-        operation (``_check_request`` has refused any other body), answered with one JSON
-        document — without its general dispatch (content type parsing, GraphiQL and streaming
-        checks): ~7 % of a job(id) request. Each step is the view's own hook, as in ``run``;
-        a multipart Accept (a subscription streamed over HTTP) still goes through ``run``."""
-        request_data = _single_operation(self.parse_json(await request.body()))
-        sub_response = await self.get_sub_response(request)
-        context = await self.get_context(request, response=sub_response)
-        result = await self.execute_single(
-            request,
-            self.request_adapter_class(request),
-            sub_response,
-            context,
-            None,  # no root value: the view does not override get_root_value
-            request_data,
-        )
-        response_data = await self.process_result(request, result)
-        return self.create_response(response_data, sub_response)
 
     async def execute_single(
         self,

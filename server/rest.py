@@ -27,9 +27,9 @@ from starlette.types import Scope as ASGIScope
 from domain.errors import AppError, BadUserInput
 from domain.principal import Scope
 from resolvers.arguments import InvalidJobId
+from resolvers.context import Context
 from resolvers.job_access import find_job, submit_job
 from schema.auth import authenticate
-from schema.context import Context
 from server.responses import OrjsonResponse
 from server.rest_body import (
     MAX_BODY_BYTES,

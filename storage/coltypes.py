@@ -9,6 +9,8 @@ from sqlalchemy import DateTime, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from engine.datetimes import parse as parse_timestamp
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes.
@@ -49,29 +51,12 @@ def utc_from_stored(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-# Job rows' timestamps, one object per stored text: a polled job's few timestamps come back on
-# every read, and the same object then serves them all — its hash computed once, its text
-# remembered by schema.isoformat, which looks only at objects whose id is in INTERNED_IDS (a
-# hint: a stale one costs a lookup, never a wrong text). Log lines' timestamps, each read once,
-# are not interned. Both are cleared together when full, ids first.
-INTERNED_MAX_ENTRIES = 8192
-INTERNED_IDS: set[int] = set()
-_interned: dict[str, datetime] = {}
-
-
-def interned_utc(value: Any) -> datetime | None:
-    """``utc_from_stored``, with one shared (immutable) object per stored text."""
+def job_timestamp(value: Any) -> datetime | None:
+    """``utc_from_stored`` for a job row's timestamp: stored text (a raw SQLite row, read with
+    the fast paths on) is parsed once per text (``engine.datetimes``)."""
     if type(value) is not str:
         return utc_from_stored(value)
-    parsed = _interned.get(value)
-    if parsed is None:
-        if len(_interned) >= INTERNED_MAX_ENTRIES:
-            INTERNED_IDS.clear()
-            _interned.clear()
-        # setdefault: a reader and a writer thread parsing the same text share one object.
-        parsed = _interned.setdefault(value, datetime.fromisoformat(value))
-        INTERNED_IDS.add(id(parsed))
-    return parsed
+    return parse_timestamp(value)
 
 
 def sqlite_text(value: datetime) -> str:

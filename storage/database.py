@@ -7,21 +7,18 @@ loop (a WAL snapshot read of a few indexed rows takes microseconds, less than a 
 writes in one worker thread per unit of work, behind a per-process lock and ``BEGIN IMMEDIATE``
 so that concurrent writers queue instead of failing on lock upgrades.
 
-SQLite reads reuse one connection per thread (the event loop's) and open their snapshot with a
-bare ``BEGIN`` on the driver: a pool checkout, SQLAlchemy's begin event and the reset on return
-cost ~0.4 ms of CPU per read, more than the reads themselves (see README, Performance).
-
-Big reads written as one statement (a page of jobs: storage.page_document) run on a reader
-thread instead: SQLite works with the GIL released while the loop serves other requests.
+With the fast paths on, SQLite reads go through ``engine.sql.SqliteReads`` (a reused
+connection per thread, a bare ``BEGIN`` on the driver) and big single-statement reads (a page
+of jobs: ``storage.page_document``) run on a reader thread; the engine carries the
+``engine.sql.FAST_PATHS_OPTION`` execution option, so hot statements run raw on the driver.
+Off, every read checks a connection out of the pool and begins through SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import logging
 import sqlite3
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +29,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.errors import Unavailable
+from engine.sql import FAST_PATHS_OPTION, SqliteReads
 from settings import Settings
 
 T = TypeVar("T")
@@ -44,7 +42,7 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     exc.TimeoutError,
     ConnectionError,
     OSError,
-    # Hot reads run on the sqlite3 cursor directly (storage.compiled), unwrapped by SQLAlchemy.
+    # Hot reads run on the sqlite3 cursor directly (engine.sql), unwrapped by SQLAlchemy.
     sqlite3.OperationalError,
 )
 
@@ -58,11 +56,15 @@ class Database:
         self._write_lock = asyncio.Lock()
         self._sync_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
-        self._readers = threading.local()
-        self._all_readers: list[Connection] = []
-        self._reader_threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._fast: SqliteReads | None = None
         if settings.is_sqlite:
             self._sync_engine = _sqlite_engine(settings)
+            if settings.fast_paths:
+                self._fast = SqliteReads(
+                    self._sync_engine,
+                    threads=settings.sqlite_reader_threads,
+                    errors=_UNREACHABLE,
+                )
         else:
             self._async_engine = create_async_engine(
                 settings.database_url,
@@ -75,6 +77,11 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self._sync_engine is not None
+
+    @property
+    def fast_sqlite(self) -> bool:
+        """SQLite with the fast paths on: statements may run raw on the driver."""
+        return self._fast is not None
 
     @property
     def engine(self) -> Engine:
@@ -94,8 +101,11 @@ class Database:
 
     async def read(self, work: Work[T]) -> T:
         try:
+            if self._fast is not None:
+                return self._fast.read(work)
             if self._sync_engine is not None:
-                return self._read_sqlite(work)
+                with self._sync_engine.connect() as conn, conn.begin():
+                    return work(conn)
             assert self._async_engine is not None
             async with self._async_engine.connect() as aconn:
                 return await aconn.run_sync(work)
@@ -103,78 +113,24 @@ class Database:
             raise _unavailable(error) from error
 
     async def read_statement(self, work: Work[T]) -> T:
-        """``read`` for work that runs exactly one statement, which is its own snapshot: on
-        SQLite no ``BEGIN``/``ROLLBACK`` around it (two statements, each of which hands the GIL
-        back and takes it again)."""
-        if self._sync_engine is None:
+        """``read`` for work that runs exactly one statement, which is its own snapshot (with
+        the fast paths on SQLite: no ``BEGIN``/``ROLLBACK`` around it)."""
+        if self._fast is None:
             return await self.read(work)
         try:
-            return self._statement_sqlite(work)
+            return self._fast.statement(work)
         except _UNREACHABLE as error:
             raise _unavailable(error) from error
 
     async def read_statement_off_loop(self, work: Work[T]) -> T:
-        """``read_statement`` for a big statement: on SQLite it runs on a reader thread, and
-        SQLite works with the GIL released while the loop serves other requests. Only for a
-        single statement: a thread that wants the GIL back while the loop is busy waits up to
-        the interpreter's switch interval (5 ms) before it forces a switch, at every step."""
-        if self._sync_engine is None:
+        """``read_statement`` for a big statement: with the fast paths on SQLite it runs on a
+        reader thread, and SQLite works with the GIL released while the loop serves."""
+        if self._fast is None:
             return await self.read(work)
-        if self._reader_threads is None:
-            self._reader_threads = concurrent.futures.ThreadPoolExecutor(
-                max_workers=self.settings.sqlite_reader_threads,
-                thread_name_prefix="jobgraph-sqlite-read",
-            )
-        loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._reader_threads, self._statement_sqlite, work)
+            return await self._fast.statement_off_loop(work)
         except _UNREACHABLE as error:
             raise _unavailable(error) from error
-
-    def _statement_sqlite(self, work: Work[T]) -> T:
-        conn = self._reader()
-        try:
-            try:
-                return work(conn)
-            finally:
-                if conn.in_transaction():
-                    conn.rollback()  # the statement went through SQLAlchemy (a listener)
-        except _UNREACHABLE:
-            self._drop_reader(conn)
-            raise
-
-    def _read_sqlite(self, work: Work[T]) -> T:
-        conn = self._reader()
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        try:
-            driver.execute("BEGIN")  # one snapshot for every statement of the unit of work
-            try:
-                return work(conn)
-            finally:
-                if conn.in_transaction():
-                    conn.rollback()  # SQLAlchemy joined our BEGIN (see _on_begin); end it
-                elif driver.in_transaction:
-                    driver.execute("ROLLBACK")
-        except _UNREACHABLE:
-            self._drop_reader(conn)
-            raise
-
-    def _reader(self) -> Connection:
-        conn: Connection | None = getattr(self._readers, "conn", None)
-        if conn is None or conn.invalidated or conn.closed:
-            assert self._sync_engine is not None
-            conn = self._sync_engine.connect()
-            self._readers.conn = conn
-            self._all_readers.append(conn)
-        return conn
-
-    def _drop_reader(self, conn: Connection) -> None:
-        self._readers.conn = None
-        if conn in self._all_readers:
-            self._all_readers.remove(conn)
-        conn.invalidate()
-        conn.close()
 
     async def write(self, work: Work[T]) -> T:
         try:
@@ -200,14 +156,8 @@ class Database:
         return stats
 
     async def dispose(self) -> None:
-        if self._reader_threads is not None:
-            # Lets a read in progress finish before its connection closes.
-            await asyncio.to_thread(self._reader_threads.shutdown, wait=True, cancel_futures=True)
-            self._reader_threads = None
-        for conn in self._all_readers:
-            conn.close()
-        self._all_readers.clear()
-        self._readers = threading.local()
+        if self._fast is not None:
+            await self._fast.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         if self._async_engine is not None:
@@ -237,6 +187,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
         },
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
+        execution_options={FAST_PATHS_OPTION: settings.fast_paths},
     )
     busy_timeout = settings.sqlite_busy_timeout_ms
 
@@ -256,7 +207,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
     def _on_begin(conn: Connection) -> None:
         driver = conn.connection.driver_connection
         if driver is not None and driver.in_transaction:
-            return  # Database.read already opened this read's snapshot
+            return  # engine.sql.SqliteReads already opened this read's snapshot
         immediate = conn.get_execution_options().get("sqlite_immediate", False)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 

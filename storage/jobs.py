@@ -11,10 +11,10 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.jobs import ItemStatus, JobStatus
 from domain.videos import Platform, VideoRef
-from live.events import EventPublisher, JobEvent
-from storage.coltypes import interned_utc, utcnow
-from storage.compiled import Query, utc
+from engine.sql import Query
+from storage.coltypes import job_timestamp, utc_from_stored, utcnow
 from storage.database import Database
+from storage.events import EventPublisher, JobEvent
 from storage.logs import tail_messages
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, JobSnapshot
 from storage.tables import job_items, jobs
@@ -59,7 +59,7 @@ _new_record: Any = tuple.__new__
 
 
 def job_from_row(row: Any) -> JobRecord:
-    # Works on processed rows and on raw SQLite rows (storage.compiled): timestamps may be text.
+    # Works on processed rows and on raw SQLite rows (engine.sql): timestamps may be text.
     # Unpacked by name (a page converts 50): a column added to JOB_COLUMNS fails loudly here.
     (
         id_,
@@ -84,13 +84,13 @@ def job_from_row(row: Any) -> JobRecord:
         _JOB_STATUS.get(status) or JobStatus(status),
         progress,
         attempt,
-        interned_utc(created_at),
-        interned_utc(updated_at),
-        None if started_at is None else interned_utc(started_at),
-        None if finished_at is None else interned_utc(finished_at),
+        job_timestamp(created_at),
+        job_timestamp(updated_at),
+        None if started_at is None else job_timestamp(started_at),
+        None if finished_at is None else job_timestamp(finished_at),
         error,
         worker_id,
-        None if lease_expires_at is None else utc(lease_expires_at),
+        None if lease_expires_at is None else utc_from_stored(lease_expires_at),
         bool(cancel_requested),
         last_seq,
         item_count,
@@ -133,7 +133,7 @@ def items_of_job(job_id: str, rows: Iterable[Sequence[Any]]) -> list[ItemRecord]
     ]
 
 
-# Built once: the job(id) hot path runs these on every request (see storage.compiled).
+# Built once: the job(id) hot path runs these on every request (engine.sql).
 _JOB_BY_ID = Query(select(*JOB_COLUMNS).where(jobs.c.id == bindparam("job_id")))
 _JOB_BY_ID_IN_TENANT = Query(
     select(*JOB_COLUMNS).where(

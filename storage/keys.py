@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from domain.principal import Principal, Scope
+from engine.sql import Query
 from storage.coltypes import utcnow
-from storage.compiled import Query
 from storage.database import Database
 from storage.records import ApiKeyRecord
 from storage.tables import api_keys
@@ -47,7 +47,7 @@ _RECORD_COLUMNS = (
 )
 
 
-# Every request runs this: built once, run on the raw cursor on SQLite (storage.compiled).
+# Every request runs this: built once (engine.sql).
 # No cache in front of it: the read costs ~25 µs, and without a cache a revocation is
 # immediate in every process.
 _BY_HASH = Query(

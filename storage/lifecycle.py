@@ -20,10 +20,10 @@ from sqlalchemy import Connection, update
 from domain.errors import BadUserInput, Conflict
 from domain.jobs import ItemStatus, JobStatus
 from domain.lifecycle import Action, transition
-from live.events import EventPublisher, JobEvent
 from storage import transitions as tx
 from storage.coltypes import utcnow
 from storage.database import Database
+from storage.events import EventPublisher, JobEvent
 from storage.jobs import select_items
 from storage.logs import append_lines
 from storage.records import HeartbeatRecord, ItemRecord, JobRecord

@@ -18,8 +18,8 @@ from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func,
 from domain.cursors import JobCursor
 from domain.jobs import JobStatus
 from domain.videos import Platform
+from engine.sql import Query, raw_first_row
 from storage import page_document
-from storage.compiled import Query, sqlite_first_row
 from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
 from storage.logs import tail_texts_ending
@@ -47,7 +47,7 @@ class LogPageRecord:
 @dataclass(frozen=True, slots=True)
 class _Shape:
     """Which conditions a page's statements carry: one pair of statements per shape, built
-    once (storage.compiled), whatever values the filter holds."""
+    once (engine.sql), whatever values the filter holds."""
 
     tenant: bool
     statuses: bool
@@ -201,7 +201,7 @@ class ListingStore:
         items: bool = False,
         tail: int | None = None,
     ) -> JobPage:
-        if self._db.is_sqlite and page_document.supported():
+        if self._db.fast_sqlite and page_document.supported():
             count_query, page_query, params = _page_statements(spec, first=first, after=after)
             sql, values = page_document.statement(
                 page=page_query.sqlite_statement(params),
@@ -210,7 +210,7 @@ class ListingStore:
                 tail=tail,
             )
             row = await self._db.read_statement_off_loop(
-                lambda conn: sqlite_first_row(conn, sql, values)
+                lambda conn: raw_first_row(conn, sql, values)
             )
             assert row is not None  # an aggregate answers one row, also for no jobs
             return page_document.parse(row, first=first, items=items, tail=tail)

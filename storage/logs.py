@@ -10,8 +10,8 @@ from sqlalchemy import Connection, String, bindparam, func, insert, literal, sel
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 
+from engine.sql import Query, fast_paths, raw_executemany, raw_rows
 from storage.coltypes import UTCDateTime, sqlite_text, utcnow
-from storage.compiled import Query, sqlite_rows
 from storage.database import Database
 from storage.records import LogLineRecord
 from storage.tables import LINE_COLUMNS, jobs, log_lines
@@ -67,13 +67,13 @@ def tail_texts_ending(
     ends = {job_id: last for job_id, last in last_seqs.items() if last > 0}
     if not ends:
         return texts
-    if conn.dialect.name != "sqlite":
+    if not fast_paths(conn):
         texts.update(tail_texts(conn, job_ids=list(ends), limit=limit))
         return texts
     values: list[object] = []
     for job_id, last in ends.items():
         values += (job_id, last - limit)
-    for job_id, text in sqlite_rows(conn, _tail_ranges_sql(len(ends)), values):
+    for job_id, text in raw_rows(conn, _tail_ranges_sql(len(ends)), values):
         texts[job_id] = text or ""
     return texts
 
@@ -204,18 +204,16 @@ def append_lines(
         return None
     last_seq, attempt = reserved
     first_seq = last_seq - count + 1
-    if count and conn.dialect.name == "sqlite":
+    if count and fast_paths(conn):
         # SQLAlchemy's executemany builds a parameter dict per row; the sqlite3 cursor takes
-        # tuples: ~3x the lines/s for a 500-line batch (README, Performance).
-        driver = conn.connection.driver_connection
-        assert driver is not None
+        # tuples (engine.sql).
         rows = []
         last_ts, text = None, ""
         for offset, (ts, level, message) in enumerate(lines):
             if ts is not last_ts:  # a batch stamped by the server shares one datetime
                 last_ts, text = ts, sqlite_text(ts)
             rows.append((job_id, first_seq + offset, text, level, message, attempt))
-        driver.executemany(_INSERT_LINE_SQL, rows)
+        raw_executemany(conn, _INSERT_LINE_SQL, rows)
     elif count:
         conn.execute(
             insert(log_lines),

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from live.events import EventPublisher, NullPublisher
 from storage.database import Database
+from storage.events import EventPublisher, NullPublisher
 from storage.follow import FollowReads
 from storage.jobs import JobStore
 from storage.keys import KeyStore

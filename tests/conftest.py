@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 
 from app import create_app
 from domain.principal import Principal, Scope
+from resolvers.context import Context
 from schema.build import JobgraphSchema, build_schema
-from schema.context import Context
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head

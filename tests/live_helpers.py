@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import Connection, update
 
 from domain.jobs import JobStatus
-from live.events import JobEvent
 from storage.coltypes import utcnow
+from storage.events import JobEvent
 from storage.jobs import select_job
 from storage.logs import append_lines
 from storage.records import JobRecord

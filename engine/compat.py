@@ -1,0 +1,679 @@
+"""Every use of a library's internals, in one module.
+
+graphql-core, Strawberry, uvicorn and SQLAlchemy have public APIs for everything jobgraph does
+on the stock path. The engine's fast paths — and a few adaptations of Strawberry's view — need
+more: private executor methods, undocumented modules, private attributes. This module is the
+only one in jobgraph that imports such names (import-linter refuses them anywhere else), and
+``INTERNALS`` lists every internal the code relies on, with its signature: the canary test
+(``tests/unit/test_compat_canary.py``) fails with the name of the internal that changed when a
+library upgrade moves one, so an upgrade breaks here, loudly, instead of subtly elsewhere.
+
+Sections: graphql-core's executor (the class the engine's execution context builds on);
+Strawberry's schema, fields, extension runner and HTTP view; uvicorn's HTTP protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import strawberry
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import (
+    DocumentNode,
+    GraphQLField,
+    GraphQLInputField,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    Undefined,
+)
+from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, GroupedFieldSet
+from graphql.pyutils import AwaitableOrValue, Path, RefMap
+from graphql.pyutils.gather_with_cancel import gather_with_cancel
+from graphql.utilities.coerce_input_value import coerce_default_value
+from graphql.validation.rules import overlapping_fields_can_be_merged
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.asgi import ASGIWebSocketAdapter, GraphQL
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import (
+    ExecutingContextManager,
+    ExtensionContextManagerBase,
+    OperationContextManager,
+    ParsingContextManager,
+    ValidationContextManager,
+    WrappedHook,
+)
+from strawberry.extensions.runner import SchemaExtensionsRunner
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.exceptions import WebSocketDisconnected
+from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.types.execution import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.field import StrawberryField
+from strawberry.types.unset import UnsetType
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+__all__ = [
+    "UNANSWERED",
+    "ASGIWebSocketAdapter",
+    "AsyncHTTPRequestAdapter",
+    "AwaitableOrValue",
+    "BaseGraphQLTransportWSHandler",
+    "CompatExecutionContext",
+    "ConnectionInitMessage",
+    "EventSafeExecutionContext",
+    "ExecutionResult",
+    "FieldDetailsList",
+    "FragmentDetails",
+    "GraphQLHTTPResponse",
+    "GraphQLRequestData",
+    "GroupedFieldSet",
+    "HTTPException",
+    "Internal",
+    "InvalidOperationTypeError",
+    "StrawberryExecutionContext",
+    "StrawberryField",
+    "SubscriptionExecutionResult",
+    "UnsetType",
+    "WebSocketDisconnected",
+    "cached_hooks_runner",
+    "coerce_default_value",
+    "core_schema",
+    "definition_of",
+    "input_default",
+    "is_default_resolver",
+    "is_strawberry_isoformat",
+    "protocol_with_transport",
+    "raw_info",
+    "resolver_function",
+    "run_json_post",
+    "set_field_merging_budget",
+    "strawberry_info",
+    "strawberry_origin",
+    "validate_document",
+]
+
+# What an answer returns when graphql-core's own path must answer the field instead.
+UNANSWERED: Any = object()
+
+StrawberryExecutionContext = StrawberryGraphQLCoreExecutionContext
+Answer = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Internal:
+    """One internal name the code relies on: where it lives and, for a callable, its
+    parameter names (what a silent upgrade would break)."""
+
+    owner: Any
+    name: str
+    parameters: tuple[str, ...] | None = None
+    # Set on instances only (not visible on the class): the canary test reads it off real ones.
+    per_instance: bool = False
+
+    def problem(self) -> str | None:
+        """Why the library no longer offers this internal as used here; None when it does."""
+        owner = getattr(self.owner, "__qualname__", None) or getattr(self.owner, "__name__", "")
+        where = f"{getattr(self.owner, '__module__', '')}.{owner}".lstrip(".")
+        if self.per_instance:
+            return None
+        if not hasattr(self.owner, self.name):
+            return f"{where}.{self.name} is gone"
+        if self.parameters is None:
+            return None
+        try:
+            found = tuple(inspect.signature(getattr(self.owner, self.name)).parameters)
+        except (TypeError, ValueError):
+            return f"{where}.{self.name} has no signature to check"
+        if found != self.parameters:
+            return f"{where}.{self.name} now takes {found}, the engine passes {self.parameters}"
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# graphql-core's executor
+# ---------------------------------------------------------------------------------------------
+
+
+class EventSafeExecutionContext(StrawberryExecutionContext):
+    """Strawberry's execution context, whose subscription events do not share memo tables.
+
+    graphql-core runs each subscription event on a shallow copy of the subscription's executor,
+    so every copy shares its memo tables. They are keyed by the identity of field lists each
+    event collects anew and keep those lists alive: shared, they gain entries with every event
+    for as long as the subscription lives (memory growing with every line a ``jobLogs`` stream
+    delivers). Each event gets its own, as a request does. This is the execution context of
+    both paths: a leak is not a speed trade-off.
+    """
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        executor = super().build_per_event_executor(payload)
+        if isinstance(executor, EventSafeExecutionContext):
+            executor._relevant_sub_fields = {}
+            executor._stream_usages = RefMap()
+            executor.fresh_for_event()
+        return executor
+
+    def fresh_for_event(self) -> None:
+        """Called on the copy made for one subscription event, after its tables are reset."""
+
+
+class CompatExecutionContext(EventSafeExecutionContext):
+    """Strawberry's execution context with the hook points the engine's fast paths use.
+
+    Each override below replaces a step of graphql-core's executor (methods marked
+    ``:meta private:`` there) with: ask the subclass for a fast answer, and take graphql-core's
+    own step whenever there is none. The subclass (``engine.executor``) supplies the answers;
+    this class is the part that knows how the executor is built.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        manager = self.middleware_manager
+        # A schema extension that hooks field resolution must see every field: no fast path.
+        self.fast = manager is None or not manager.middlewares
+        # Without incremental delivery the schema has no @stream, so no valid document uses it.
+        self._streams = self.schema.get_directive("stream") is not None
+
+    # Hooks for the subclass -------------------------------------------------------------------
+
+    def field_plan(
+        self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet
+    ) -> tuple[Answer | None, ...] | None:
+        """Per response name of ``grouped``, an answer or None; None when no field has one."""
+        return None
+
+    def item_answer(self, item_type: GraphQLOutputType, details: FieldDetailsList) -> Answer | None:
+        """Completes a list item of ``item_type`` in one step, when that is possible."""
+        return None
+
+    @classmethod
+    def coerce_fast(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        raw: Mapping[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Coerced values for the variables the subclass handles itself, by name."""
+        return {}
+
+    # graphql-core's steps ----------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        root_value: Any = None,
+        context_value: Any = None,
+        raw_variable_values: dict[str, Any] | None = None,
+        operation_name: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        # graphql-core coerces an empty list in place of each variable the subclass coerced
+        # (valid for any list type); the real values go in after.
+        fast = cls.coerce_fast(schema, document, operation_name, raw_variable_values)
+        raw = raw_variable_values
+        if fast and raw is not None:
+            raw = {**raw, **{name: [] for name in fast}}
+        executor = super().build(
+            schema, document, root_value, context_value, raw, operation_name, *args, **kwargs
+        )
+        if fast and raw_variable_values is not None and isinstance(executor, cls):
+            values = executor.variable_values
+            for name, value in fast.items():
+                values.coerced[name] = value
+                source = values.sources.get(name)
+                if source is not None:
+                    values.sources[name] = source._replace(value=raw_variable_values[name])
+        return executor
+
+    def get_stream_usage(self, field_details_list: FieldDetailsList, path: Path) -> Any:
+        # graphql-core looks every list field up in a map that raises KeyError on a miss.
+        if not self._streams:
+            return None
+        return super().get_stream_usage(field_details_list, path)
+
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        plan = self.field_plan(parent_type, grouped_field_set) if self.fast else None
+        if plan is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        # graphql-core's own loop, with the fields that have an answer answered inline.
+        results: dict[str, Any] = {}
+        awaitable_fields: list[str] = []
+        is_awaitable = self.is_awaitable
+        try:
+            for (response_name, details), answer in zip(
+                grouped_field_set.items(), plan, strict=True
+            ):
+                if answer is not None:
+                    answered = answer(source_value)
+                    if answered is not UNANSWERED:
+                        results[response_name] = answered
+                        continue
+                result = self.execute_field(
+                    parent_type,
+                    source_value,
+                    details,
+                    Path(path, response_name, parent_type.name),
+                    position_context,
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                field = awaitable_fields[0]
+                results[field] = await results[field]
+            else:
+                awaited = await gather_with_cancel(*(results[f] for f in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def complete_value(
+        self,
+        return_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        path: Path,
+        result: Any,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        # An object (a job, an edge): completing it through complete_value, complete_object_value
+        # and collect_and_execute_subfields amounts, when there is no is_type_of to call and
+        # nothing is deferred, to collecting its sub-fields and executing them.
+        if (
+            self.fast
+            and position_context is None
+            and result is not None
+            and result is not Undefined
+            and not isinstance(result, Exception)
+        ):
+            subfields = self.object_subfields(return_type, field_details_list)
+            if subfields is not None:
+                object_type, grouped = subfields
+                return self.execute_fields(object_type, result, path, grouped, None)
+        return super().complete_value(
+            return_type, field_details_list, info, path, result, position_context
+        )
+
+    def complete_list_item_value(
+        self,
+        item: Any,
+        complete_results: list[Any],
+        item_type: GraphQLOutputType,
+        field_details_list: FieldDetailsList,
+        info: GraphQLResolveInfo[Any],
+        item_path: Path,
+        position_context: Any,
+    ) -> bool:
+        if self.fast and item is not None:
+            answer = self.item_answer(item_type, field_details_list)
+            if answer is not None:
+                answered = answer(item)
+                if answered is not UNANSWERED:
+                    complete_results.append(answered)
+                    return False
+        return super().complete_list_item_value(
+            item,
+            complete_results,
+            item_type,
+            field_details_list,
+            info,
+            item_path,
+            position_context,
+        )
+
+    def object_subfields(
+        self, type_: GraphQLOutputType, field_details_list: FieldDetailsList
+    ) -> tuple[GraphQLObjectType, GroupedFieldSet] | None:
+        """An object type (or its non-null form) and its collected sub-fields, when completing
+        a value of it amounts to executing them: no is_type_of to call, nothing deferred."""
+        object_type = type_.of_type if isinstance(type_, GraphQLNonNull) else type_
+        if not isinstance(object_type, GraphQLObjectType) or object_type.is_type_of is not None:
+            return None
+        collected = self.collect_subfields(object_type, field_details_list)
+        if collected.new_defer_usages:
+            return None
+        return object_type, collected.grouped_field_set
+
+
+def set_field_merging_budget(work: int) -> None:
+    """graphql-core's overlapping-fields rule reads this module-level budget when it starts."""
+    overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = work
+
+
+def input_default(field: GraphQLInputField) -> Any:
+    return coerce_default_value(field)
+
+
+# ---------------------------------------------------------------------------------------------
+# Strawberry: schema, fields, resolvers
+# ---------------------------------------------------------------------------------------------
+
+
+def core_schema(schema: strawberry.Schema) -> GraphQLSchema:
+    """The graphql-core schema Strawberry built."""
+    return schema._schema
+
+
+def raw_info(info: strawberry.Info[Any, Any]) -> GraphQLResolveInfo[Any]:
+    """graphql-core's resolve info behind Strawberry's ``Info`` (its field nodes, fragments)."""
+    return info._raw_info
+
+
+def definition_of(field: GraphQLField) -> StrawberryField | None:
+    """The Strawberry field a graphql-core field was made from."""
+    definition = strawberry_origin(field)
+    return definition if isinstance(definition, StrawberryField) else None
+
+
+def strawberry_origin(element: Any) -> Any:
+    """What Strawberry made a graphql-core element from (an argument's ``StrawberryArgument``,
+    an input type's definition with its ``origin`` class...), or None."""
+    return (getattr(element, "extensions", None) or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+
+
+def strawberry_info(raw: GraphQLResolveInfo[Any], definition: StrawberryField) -> Any:
+    """Strawberry's ``Info`` for a field resolved without Strawberry's resolver wrapper."""
+    return strawberry.Info(_raw_info=raw, _field=definition)
+
+
+def is_strawberry_isoformat(serialize: Callable[[Any], Any]) -> bool:
+    """Whether a scalar serializes as Strawberry's ``DateTime`` does: ``value.isoformat()``."""
+    return serialize is strawberry_isoformat
+
+
+def resolver_function(definition: StrawberryField) -> Callable[..., Any] | None:
+    """The function a field's resolver wraps, when it has one."""
+    resolver = definition.base_resolver
+    function = resolver.wrapped_func if resolver is not None else None
+    return function if callable(function) else None
+
+
+def is_default_resolver(field: GraphQLField) -> bool:
+    """Whether Strawberry resolves the field by reading the attribute (no resolver of its own)."""
+    return bool(getattr(field.resolve, "_is_default", False))
+
+
+# ---------------------------------------------------------------------------------------------
+# Strawberry: the schema-extension runner
+# ---------------------------------------------------------------------------------------------
+
+# A context-manager factory taking the extension instance, and whether it is async.
+_Factory = tuple[Callable[[SchemaExtension], Any], bool]
+
+
+def _factory(cls: type[SchemaExtension], hook_name: str) -> _Factory | None:
+    """What ``ExtensionContextManagerBase.get_hook`` builds, as a factory over instances."""
+    hook = getattr(cls, hook_name)
+    if hook is getattr(SchemaExtension, hook_name):
+        return None  # the class does not implement this hook
+    if inspect.isgeneratorfunction(hook):
+        return contextlib.contextmanager(hook), False
+    if inspect.isasyncgenfunction(hook):
+        return contextlib.asynccontextmanager(hook), True
+    if not callable(hook):
+        raise ValueError(f"Hook {hook_name} on {cls} must be callable, received {hook!r}")
+    if inspect.iscoroutinefunction(hook):
+
+        @contextlib.asynccontextmanager
+        async def run_async(extension: SchemaExtension) -> AsyncIterator[None]:
+            await hook(extension)
+            yield
+
+        return run_async, True
+
+    @contextlib.contextmanager
+    def run(extension: SchemaExtension) -> Iterator[None]:
+        hook(extension)
+        yield
+
+    return run, False
+
+
+def cached_hooks_runner(
+    factories: dict[tuple[type[SchemaExtension], str], _Factory | None],
+) -> Callable[..., SchemaExtensionsRunner]:
+    """A runner class whose hooks' context-manager factories are made once per extension
+    class and hook, in ``factories`` (one table per schema), instead of for every phase of
+    every operation (``contextlib.contextmanager`` copies the hook's metadata each time).
+    Entering, ordering and exception handling stay Strawberry's own."""
+
+    class _CachedHooks(ExtensionContextManagerBase):
+        def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
+            key = (type(extension), self.HOOK_NAME)
+            try:
+                made = factories[key]
+            except KeyError:
+                made = factories[key] = _factory(type(extension), self.HOOK_NAME)
+            if made is None:
+                return None
+            factory, is_async = made
+            return WrappedHook(
+                extension=extension, hook=partial(factory, extension), is_async=is_async
+            )
+
+    class _Operation(_CachedHooks, OperationContextManager):
+        __slots__ = ()
+
+    class _Parsing(_CachedHooks, ParsingContextManager):
+        __slots__ = ()
+
+    class _Validation(_CachedHooks, ValidationContextManager):
+        __slots__ = ()
+
+    class _Executing(_CachedHooks, ExecutingContextManager):
+        __slots__ = ()
+
+    class CachedHooksRunner(SchemaExtensionsRunner):
+        def operation(self) -> OperationContextManager:
+            return _Operation(self.extensions)
+
+        def parsing(self) -> ParsingContextManager:
+            return _Parsing(self.extensions)
+
+        def validation(self) -> ValidationContextManager:
+            return _Validation(self.extensions)
+
+        def executing(self) -> ExecutingContextManager:
+            return _Executing(self.extensions)
+
+    return CachedHooksRunner
+
+
+# ---------------------------------------------------------------------------------------------
+# Strawberry: the HTTP view
+# ---------------------------------------------------------------------------------------------
+
+
+async def run_json_post(view: Any, request: Request, body: Mapping[str, Any]) -> Response:
+    """Strawberry's ``run`` for a POST of one JSON operation answered with one JSON document,
+    without its general dispatch (content-type parsing, GraphiQL and streaming checks). Each
+    step is the view's own method, in ``run``'s order."""
+    request_data = GraphQLRequestData(
+        query=body.get("query"),
+        variables=body.get("variables"),
+        operation_name=body.get("operationName"),
+        extensions=body.get("extensions"),
+        protocol="http",
+    )
+    sub_response = await view.get_sub_response(request)
+    context = await view.get_context(request, response=sub_response)
+    result = await view.execute_single(
+        request, view.request_adapter_class(request), sub_response, context, None, request_data
+    )
+    response_data = await view.process_result(request, result)
+    response: Response = view.create_response(response_data, sub_response)
+    return response
+
+
+# ---------------------------------------------------------------------------------------------
+# uvicorn: the HTTP protocol
+# ---------------------------------------------------------------------------------------------
+
+
+def protocol_with_transport(
+    wrap: Callable[[Any, Any], Any],
+) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol, with each connection's transport wrapped by
+    ``wrap(transport, loop)`` (``engine.http.CoalescingTransport``)."""
+
+    class WrappedTransportProtocol(HttpToolsProtocol):
+        def connection_made(self, transport: Any) -> None:
+            super().connection_made(wrap(transport, self.loop))
+
+    return WrappedTransportProtocol
+
+
+# ---------------------------------------------------------------------------------------------
+# The internals above, for the canary test
+# ---------------------------------------------------------------------------------------------
+
+_EXECUTOR = StrawberryExecutionContext
+INTERNALS: tuple[Internal, ...] = (
+    Internal(
+        _EXECUTOR,
+        "build",
+        (
+            "schema",
+            "document",
+            "root_value",
+            "context_value",
+            "raw_variable_values",
+            "operation_name",
+            "field_resolver",
+            "type_resolver",
+            "subscribe_field_resolver",
+            "max_coercion_errors",
+            "enable_early_execution",
+            "middleware",
+            "is_awaitable",
+            "is_async_iterable",
+            "hide_suggestions",
+            "abort_signal",
+            "hooks",
+            "custom_args",
+        ),
+    ),
+    Internal(_EXECUTOR, "build_per_event_executor", ("self", "payload")),
+    Internal(_EXECUTOR, "get_stream_usage", ("self", "field_details_list", "path")),
+    Internal(
+        _EXECUTOR,
+        "execute_fields",
+        ("self", "parent_type", "source_value", "path", "grouped_field_set", "position_context"),
+    ),
+    Internal(
+        _EXECUTOR,
+        "execute_field",
+        ("self", "parent_type", "source", "field_details_list", "path", "position_context"),
+    ),
+    Internal(_EXECUTOR, "settle_in_background", ("self", "awaitables")),
+    Internal(
+        _EXECUTOR,
+        "complete_value",
+        ("self", "return_type", "field_details_list", "info", "path", "result", "position_context"),
+    ),
+    Internal(
+        _EXECUTOR,
+        "complete_list_item_value",
+        (
+            "self",
+            "item",
+            "complete_results",
+            "item_type",
+            "field_details_list",
+            "info",
+            "item_path",
+            "position_context",
+        ),
+    ),
+    Internal(_EXECUTOR, "collect_subfields", ("self", "return_type", "field_details_list")),
+    Internal(overlapping_fields_can_be_merged, "MAX_COMPLEXITY_BUDGET"),
+    Internal(
+        importlib.import_module("graphql.utilities.coerce_input_value"),
+        "coerce_default_value",
+        ("input_value",),
+    ),
+    Internal(strawberry.Schema, "_schema", per_instance=True),
+    Internal(
+        strawberry.Schema, "create_extensions_runner", ("self", "execution_context", "extensions")
+    ),
+    Internal(GraphQLCoreConverter, "DEFINITION_BACKREF"),
+    Internal(strawberry.Info, "_raw_info", per_instance=True),
+    Internal(ExtensionContextManagerBase, "get_hook", ("self", "extension")),
+    Internal(OperationContextManager, "HOOK_NAME"),
+    Internal(SchemaExtensionsRunner, "operation", ("self",)),
+    Internal(SchemaExtensionsRunner, "parsing", ("self",)),
+    Internal(SchemaExtensionsRunner, "validation", ("self",)),
+    Internal(SchemaExtensionsRunner, "executing", ("self",)),
+    Internal(
+        GraphQL,
+        "execute_single",
+        (
+            "self",
+            "request",
+            "request_adapter",
+            "sub_response",
+            "context",
+            "root_value",
+            "request_data",
+        ),
+    ),
+    Internal(
+        GraphQL,
+        "execute_operation",
+        (
+            "self",
+            "request",
+            "request_adapter",
+            "request_data",
+            "context",
+            "root_value",
+            "sub_response",
+        ),
+    ),
+    Internal(GraphQL, "get_sub_response", ("self", "request")),
+    Internal(GraphQL, "create_response", ("self", "response_data", "sub_response")),
+    Internal(GraphQL, "parse_json", ("self", "data")),
+    Internal(GraphQL, "request_adapter_class"),
+    Internal(ASGIWebSocketAdapter, "send_json", ("self", "message")),
+    Internal(BaseGraphQLTransportWSHandler, "handle_connection_init", ("self", "message")),
+    Internal(HttpToolsProtocol, "connection_made", ("self", "transport")),
+)

@@ -1,0 +1,33 @@
+"""What resolvers answer: storage records, with what the schema needs to show them.
+
+Resolvers know nothing of GraphQL types; the schema wraps these (``Job.from_read``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from storage.records import ItemRecord, JobRecord
+
+
+@dataclass(frozen=True, slots=True)
+class JobRead:
+    """A job to show: its record, how many log lines ``logTail`` shows, and its items and tail
+    text when they were read with it (None: the schema's loaders fetch them if asked)."""
+
+    record: JobRecord
+    tail: int
+    items: list[ItemRecord] | None = None
+    tail_text: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRead:
+    """A page of jobs: each with its cursor ("" when cursors were not asked for)."""
+
+    jobs: list[tuple[str, JobRead]] = field(default_factory=list)
+    has_next_page: bool = False
+    has_previous_page: bool = False
+    start_cursor: str | None = None
+    end_cursor: str | None = None
+    total_count: int = 0
