@@ -167,7 +167,9 @@ function startEvents() {
   state.stopEvents?.();
   let stop = null;
   const current = () => session === state.session && state.stopEvents === stop;
-  const again = (why) => {
+  const again = (why, code) => {
+    // A key revoked meanwhile: start over, which checks the key and says it was refused.
+    if (code === "UNAUTHENTICATED") return start();
     // Events were missed while the stream was down: read the list again once it is back.
     state.eventFailures += 1;
     liveState(why, "down");
@@ -180,12 +182,15 @@ function startEvents() {
   stop = subscribe(JOB_EVENTS, { statuses: null }, {
     next: (result) => {
       if (!current()) return;
-      if (result.errors?.length) return again(`live updates failed: ${result.errors[0].message}`);
+      const failure = result.errors?.[0];
+      if (failure) return again(`live updates failed: ${failure.message}`, failure.extensions?.code);
       state.eventFailures = 0;
       applyJob(result.data.jobEvents);
     },
     error: (error) => {
-      if (current()) again(`live updates failed: ${subscriptionFailure(error).errors[0].message}`);
+      if (!current()) return;
+      const failure = subscriptionFailure(error).errors[0];
+      again(`live updates failed: ${failure.message}`, failure.extensions?.code);
     },
     // The server ends streams when it shuts down; the client reconnects once it is back.
     complete: () => {
@@ -275,7 +280,11 @@ async function openJob(id) {
     id,
     {
       job: (fresh) => applyJob(fresh),
-      lines: (lines) => log.append(lines),
+      lines: (lines) => {
+        log.append(lines);
+        // The page keeps a bounded number of lines; what it let go can be read again.
+        if (log.dropped) $("log-earlier").hidden = false;
+      },
       logState,
       failed: (message) => logState(`live updates failed: ${message}`),
     },
@@ -442,7 +451,7 @@ async function useKey(event) {
   const check = await checkKey(key);
   if (check.ok || !check.refused) {
     saveKey(key);
-    say(check.ok ? `Using key “${check.me.name}”.` : "");
+    say("");
     return start();
   }
   // A refused key is not kept: the page goes on with the key it had.
@@ -477,6 +486,9 @@ $("more").addEventListener("click", () => loadJobs({ reset: false }));
 $("detail-close").addEventListener("click", closeFromKeyboard);
 $("log-earlier").addEventListener("click", showEarlierLines);
 $("submit-form").addEventListener("submit", submitJob);
+$("submit-urls").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("submit-form").requestSubmit();
+});
 window.addEventListener("hashchange", route);
 document.addEventListener("keydown", (event) => {
   if (event.key !== "Escape" || !state.selected || $("confirm").open) return;

@@ -145,18 +145,21 @@ export function tools(page, options) {
     /** axe-core, injected into the page and run there; violations by impact. */
     async axe(include = null) {
       await page.evaluate(AXE_SOURCE);
-      const violations = await page.evaluate(async (selector) => {
+      const { violations, passed } = await page.evaluate(async (selector) => {
         const result = await window.axe.run(selector ? { include: [selector] } : document, { resultTypes: ["violations"] });
-        return result.violations.map((v) => ({
-          id: v.id,
-          impact: v.impact,
-          help: v.help,
-          targets: v.nodes.slice(0, 5).map((node) => node.target.join(" ")),
-        }));
+        return {
+          passed: result.passes.map((rule) => rule.id),
+          violations: result.violations.map((v) => ({
+            id: v.id,
+            impact: v.impact,
+            help: v.help,
+            targets: v.nodes.slice(0, 5).map((node) => node.target.join(" ")),
+          })),
+        };
       }, include);
       const counts = { critical: 0, serious: 0, moderate: 0, minor: 0 };
       for (const v of violations) counts[v.impact] = (counts[v.impact] ?? 0) + 1;
-      return { violations, counts };
+      return { violations, counts, passed };
     },
   };
   return t;

@@ -1,9 +1,9 @@
 // How a job's new log lines reach the page, in one place. The rest of the page takes lines in
 // batches (an array at a time) and knows nothing of the subscription that brought them.
 //
-// Today the server streams jobLogs(id, after): one LogLine a message, batched here per
-// animation frame. Its batched form, jobLogBatches(id, after, maxLines): LogBatch { lines
-// lastSeq }, needs FOLLOW_LOG and batchOf below changed and nothing else.
+// The server streams jobLogs(id, after): one LogLine a message, batched here per animation
+// frame. For its batched form, jobLogBatches(id, after, maxLines): LogBatch { lines lastSeq },
+// FOLLOW_LOG and batchOf below are all that change.
 import { subscribe } from "../jobgraph.js";
 import { LOG_LINE } from "./queries.js";
 

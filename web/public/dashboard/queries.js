@@ -2,9 +2,8 @@
 // states of one job, from two streams, the page keeps the newer.
 
 const ROW = `id status progress attempt createdAt updatedAt startedAt finishedAt cancelable retryable
-  itemCounts { total pending running completed failed skipped }`;
-const DETAIL = `${ROW} error workerId leaseExpiresAt logLineCount
-  items { position platform code url status error }`;
+  error workerId leaseExpiresAt itemCounts { total pending running completed failed skipped }`;
+const DETAIL = `${ROW} logLineCount items { position platform code url status error }`;
 export const LOG_LINE = "seq timestamp level message attempt";
 
 export const ME = "query Me { me { name tenant scopes } }";

@@ -204,4 +204,34 @@ export default {
       server: await t.serverJob(id),
     };
   },
+
+  /** A long log: the newest lines first, the rest on demand, every seq once and in order. */
+  async earlierLines(t) {
+    const { page, options } = t;
+    await t.signIn(options.key, `/#/jobs/${options.jobId}`);
+    await page.waitForSelector("#detail-log .log-line");
+    const seqs = () => page.evaluate(() => [...document.querySelectorAll("#detail-log .log-line")].map((line) => Number(line.dataset.seq)));
+    const initial = { seqs: await seqs(), button: await page.isVisible("#log-earlier") };
+    await page.click("#log-earlier");
+    await t.until(() => document.querySelector("#log-earlier").hidden);
+    return { initial, after: { seqs: await seqs(), button: await page.isVisible("#log-earlier") } };
+  },
+
+  /** Without the graphql-ws build the page says it is not live and refreshes instead. */
+  async pollingFallback(t) {
+    const { page, options, worker } = t;
+    const id = options.jobId;
+    await page.route("**/vendor/graphql-ws.min.js", (route) => route.abort());
+    await t.signIn(options.key, `/#/jobs/${id}`);
+    await page.waitForSelector("#detail-items li");
+    const claimed = await worker.claim();
+    await worker.heartbeat(claimed.id, 30);
+    await worker.log(claimed.id, [["INFO", "seen by polling"]]);
+    await t.until(
+      (jobId) => document.querySelector(`tr[data-job-id="${jobId}"] [role=progressbar]`)?.getAttribute("aria-valuenow") === "30",
+      id,
+    );
+    await page.locator("#detail-log").getByText("seen by polling").waitFor();
+    return { live: await page.locator("#live-state").innerText(), detail: await t.detail() };
+  },
 };
