@@ -3,21 +3,17 @@
 // server's setup for nothing the browser does not already do).
 //
 // It stays true to the server: the list follows jobEvents, the open job follows jobUpdated and
-// its log (dashboard/job-follow.js), and after a lost connection both are read again. Every
-// state is applied through applyJob(), whichever stream or mutation brought it.
+// its log (dashboard/open-job.js, job-follow.js), and after a lost connection both are read
+// again. Every state goes through applyJob(), whichever stream or mutation brought it.
 import { canSubscribe, checkKey, loadKey, onConnection, request, saveKey, subscribe, subscriptionFailure } from "./jobgraph.js";
-import { confirmAction } from "./dashboard/confirm.js";
+import { jobActions } from "./dashboard/actions.js";
 import { $, el } from "./dashboard/dom.js";
 import { plural } from "./dashboard/format.js";
-import { JobDetail } from "./dashboard/job-detail.js";
-import { JobFollow } from "./dashboard/job-follow.js";
 import { JobsTable } from "./dashboard/jobs-table.js";
-import { LogView } from "./dashboard/log-view.js";
-import { CANCEL, COUNT, CREATE, EARLIER_LINES, JOB, JOB_EVENTS, LIST, RETRY, STATUSES } from "./dashboard/queries.js";
+import { OpenJob } from "./dashboard/open-job.js";
+import { COUNT, JOB_EVENTS, LIST, STATUSES } from "./dashboard/queries.js";
 
 const PAGE = 25;
-const LOG_TAIL = 200;
-const EARLIER = 500;
 const POLL_MS = 5000;
 const RECOUNT_MS = 250;
 
@@ -29,16 +25,14 @@ const state = {
   listGeneration: 0,
   countGeneration: 0,
   countTimer: 0,
-  selected: null, // the open job's id
-  follow: null,
   stopEvents: null,
   eventFailures: 0,
   timers: new Set(),
 };
 
 const table = new JobsTable($("jobs-body"), (job) => !state.statuses.size || state.statuses.has(job.status));
-const detail = new JobDetail({ allowed: canSubmit, cancel: cancelJob, retry: retryJob });
-const log = new LogView($("detail-log"));
+const actions = jobActions({ apply: applyJob, changed: recountSoon, notice, say });
+const openJob = new OpenJob({ apply: applyJob, notice, actions: { allowed: canSubmit, ...actions } });
 
 // ---- messages -------------------------------------------------------------------------------
 
@@ -120,7 +114,7 @@ async function loadJobs({ reset }) {
   setTotal(page.totalCount);
   if (!table.size) table.showMessage(emptyText());
   else table.hideMessage();
-  if (state.selected) table.setSelected(state.selected);
+  if (openJob.id) table.setSelected(openJob.id);
 }
 
 /** Ask the server for the count again, shortly: a live event or a submit may have changed it. */
@@ -143,13 +137,7 @@ function applyJob(job) {
   const outcome = table.upsert(job);
   if (outcome === "added" || outcome === "removed" || outcome === "beyond") recountSoon();
   if (!table.size) table.showMessage(emptyText());
-  if (job.id === state.selected) {
-    const shown = detail.show(job);
-    if (shown) {
-      log.setJobAttempt(shown.attempt);
-      state.follow?.observe(shown);
-    }
-  }
+  if (job.id === openJob.id) openJob.show(job);
 }
 
 // ---- live updates ---------------------------------------------------------------------------
@@ -179,6 +167,8 @@ function startEvents() {
       loadJobs({ reset: true });
     }, Math.min(15000, 500 * 2 ** state.eventFailures));
   };
+  // Every status, whatever the filter: a job that leaves the filter must leave the table, and
+  // the open job must hear of a retry even when its row is filtered out.
   stop = subscribe(JOB_EVENTS, { statuses: null }, {
     next: (result) => {
       if (!current()) return;
@@ -204,7 +194,7 @@ function startEvents() {
 function resync() {
   if (!state.me) return;
   loadJobs({ reset: true });
-  state.follow?.restart();
+  openJob.restart();
 }
 
 onConnection(({ state: connection, retry }) => {
@@ -222,176 +212,33 @@ function startPolling() {
   const poll = () => {
     if (session !== state.session) return;
     loadJobs({ reset: true });
-    if (state.selected) refreshOpenJob(state.selected);
+    openJob.refresh();
     later(poll, POLL_MS);
   };
   later(poll, POLL_MS);
 }
 
-async function refreshOpenJob(id) {
-  try {
-    const { job } = await request(JOB, { id, after: log.lastSeq, first: EARLIER });
-    if (state.selected !== id) return;
-    applyJob(job);
-    log.append(job.logs.lines);
-  } catch (error) {
-    notice(`Could not refresh job ${id}: ${error.message}`);
-  }
-}
-
 // ---- the open job ---------------------------------------------------------------------------
 
-function logState(text) {
-  $("detail-log-state").textContent = text ? `(${text})` : "";
-}
-
-function stopFollow() {
-  state.follow?.stop();
-  state.follow = null;
-}
-
-async function openJob(id) {
-  if (state.selected === id) return;
-  stopFollow();
-  state.selected = id;
-  table.setSelected(id);
-  detail.open(id);
-  log.reset();
-  logState("");
-  $("log-earlier").hidden = true;
-  document.title = `jobgraph · job ${id.slice(0, 8)}`;
-  const session = state.session;
-  let job;
-  try {
-    job = (await request(JOB, { id, last: LOG_TAIL })).job;
-  } catch (error) {
-    if (state.selected !== id || session !== state.session) return;
-    const unknown = error.code === "NOT_FOUND" || error.code === "BAD_USER_INPUT";
-    detail.message(unknown ? `There is no job ${id} for this key.` : `Could not load job ${id}: ${error.message}`, "error");
-    return;
-  }
-  if (state.selected !== id || session !== state.session) return;
-  log.reset(job.attempt);
-  log.append(job.logs.lines);
-  $("log-earlier").hidden = !job.logs.hasMore;
-  applyJob(job);
-  if (!canSubscribe()) return logState("refreshing every few seconds");
-  state.follow = new JobFollow(
-    id,
-    {
-      job: (fresh) => applyJob(fresh),
-      lines: (lines) => {
-        log.append(lines);
-        // The page keeps a bounded number of lines; what it let go can be read again.
-        if (log.dropped) $("log-earlier").hidden = false;
-      },
-      logState,
-      failed: (message) => logState(`live updates failed: ${message}`),
-    },
-    () => log.lastSeq,
-  );
-  state.follow.start(detail.job);
-}
-
 function closeJob() {
-  stopFollow();
-  state.selected = null;
+  openJob.close();
   table.setSelected(null);
-  detail.close();
-  document.title = "jobgraph · jobs";
 }
 
 /** The URL says which job is open: #/jobs/<id>. */
 function route() {
   if (!state.me || !canRead()) return;
   const match = /^#\/jobs\/([^/?#]+)$/.exec(window.location.hash);
-  if (match) openJob(decodeURIComponent(match[1]));
-  else closeJob();
+  if (!match) return closeJob();
+  const id = decodeURIComponent(match[1]);
+  table.setSelected(id);
+  openJob.open(id);
 }
 
 function closeFromKeyboard() {
-  const id = state.selected;
+  const id = openJob.id;
   window.location.hash = "#/";
   if (id) table.focus(id);
-}
-
-async function showEarlierLines() {
-  const id = state.selected;
-  const button = $("log-earlier");
-  button.disabled = true;
-  try {
-    const { job } = await request(EARLIER_LINES, { id, before: log.firstSeq, last: EARLIER });
-    if (state.selected !== id) return;
-    log.prepend(job.logs.lines);
-    button.hidden = !job.logs.hasMore;
-  } catch (error) {
-    notice(`Could not read earlier lines: ${error.message}`);
-  } finally {
-    button.disabled = false;
-  }
-}
-
-// ---- actions --------------------------------------------------------------------------------
-
-async function act(mutation, job, verb, done) {
-  for (const button of $("detail-actions").querySelectorAll("button")) button.disabled = true;
-  try {
-    const data = await request(mutation, { id: job.id });
-    applyJob(Object.values(data)[0]);
-    recountSoon();
-    notice("");
-    say(`Job ${job.id.slice(0, 8)} ${done}.`);
-  } catch (error) {
-    notice(`Could not ${verb} job ${job.id.slice(0, 8)}: ${error.message}`);
-  } finally {
-    for (const button of $("detail-actions").querySelectorAll("button")) button.disabled = false;
-  }
-}
-
-async function cancelJob(job) {
-  const running = job.status === "RUNNING";
-  const confirmed = await confirmAction({
-    title: `Cancel job ${job.id.slice(0, 8)}?`,
-    body: `${running ? "Its worker is told to stop and its" : "Its"} unfinished items are skipped. A cancelled job cannot be retried.`,
-    confirm: "Cancel job",
-    keep: "Keep job",
-  });
-  if (confirmed) await act(CANCEL, job, "cancel", "cancelled");
-}
-
-async function retryJob(job) {
-  await act(RETRY, job, "retry", "queued again");
-}
-
-function parseItems(text) {
-  return text
-    .split(/\n+/)
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => {
-      const pair = /^(youtube|instagram|tiktok):(\S+)$/i.exec(line);
-      return pair ? { platform: pair[1].toUpperCase(), code: pair[2] } : { url: line };
-    });
-}
-
-async function submitJob(event) {
-  event.preventDefault();
-  const items = parseItems($("submit-urls").value);
-  if (!items.length) return notice("Enter at least one video link.");
-  const button = $("submit-button");
-  button.disabled = true;
-  try {
-    const job = (await request(CREATE, { input: { items } })).createJob;
-    applyJob(job);
-    recountSoon();
-    $("submit-urls").value = "";
-    notice("");
-    say("Submitted job ", el("a", { href: `#/jobs/${job.id}`, textContent: job.id.slice(0, 8) }), ".");
-  } catch (error) {
-    notice(`Submit failed: ${error.message}`);
-  } finally {
-    button.disabled = false;
-  }
 }
 
 // ---- the key and the session ----------------------------------------------------------------
@@ -484,19 +331,18 @@ $("forget-key").addEventListener("click", () => {
 });
 $("more").addEventListener("click", () => loadJobs({ reset: false }));
 $("detail-close").addEventListener("click", closeFromKeyboard);
-$("log-earlier").addEventListener("click", showEarlierLines);
-$("submit-form").addEventListener("submit", submitJob);
+$("submit-form").addEventListener("submit", actions.submit);
 $("submit-urls").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("submit-form").requestSubmit();
 });
 window.addEventListener("hashchange", route);
 document.addEventListener("keydown", (event) => {
-  if (event.key !== "Escape" || !state.selected || $("confirm").open) return;
+  if (event.key !== "Escape" || !openJob.id || $("confirm").open) return;
   if (event.target.closest?.("input, textarea")) return;
   closeFromKeyboard();
 });
 setInterval(() => {
   table.tick();
-  detail.tick();
+  openJob.detail.tick();
 }, 1000);
 start();
