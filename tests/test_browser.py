@@ -232,6 +232,7 @@ async def test_dashboard_follows_a_job_through_requeue_and_retry(
     failed = steps["failed"]
     assert failed["status"] == "FAILED" and failed["logState"] == "(complete)"
     assert failed["items"] == ["COMPLETED", "FAILED"]
+    assert failed["facts"]["Progress"].endswith("50%")
     assert failed["actions"] == ["Retry"]
     assert steps["failedBar"] == RED and steps["failedDetailBar"] == RED
     levels = {line["level"]: line["levelColor"] for line in failed["lines"]}

@@ -121,6 +121,7 @@ export default {
 
     // Run 2: lines with each level, one item fails, the job fails.
     await worker.claim();
+    await worker.heartbeat(id, 50);
     await worker.log(id, [["INFO", "run 2 starts"], ["WARNING", "slow download"], ["ERROR", "video removed"]]);
     await worker.item(id, 0, "COMPLETED");
     await worker.item(id, 1, "FAILED", "video removed");
