@@ -1,7 +1,7 @@
 // The open job's pane: its facts (status, attempt, progress, times, duration, worker, lease),
 // the actions the key's scopes allow, and its items, updated in place as states arrive.
 import { $, badge, el, progressBar } from "./dom.js";
-import { duration, fullDateTime, instant, relative, runTime } from "./format.js";
+import { duration, fullDateTime, instant, ms, relative, runTime } from "./format.js";
 
 const COUNT_ORDER = ["completed", "running", "pending", "failed", "skipped"];
 
@@ -82,7 +82,7 @@ export class JobDetail {
 
   renderFacts() {
     const job = this.job;
-    const ms = runTime(job);
+    const ran = runTime(job);
     const counts = job.itemCounts;
     const facts = [
       fact("Status", badge(job.status)),
@@ -92,9 +92,9 @@ export class JobDetail {
       fact("Created", when(job.createdAt)),
       fact("Started", when(job.startedAt)),
       fact("Finished", when(job.finishedAt)),
-      fact(job.status === "RUNNING" ? "Running for" : "Duration", ms === null ? "—" : duration(ms)),
+      fact(job.status === "RUNNING" ? "Running for" : "Duration", ran === null ? "—" : duration(ran)),
     ];
-    if (job.status === "PENDING") facts.push(fact("Waiting for", duration(Date.now() - Date.parse(job.updatedAt))));
+    if (job.status === "PENDING") facts.push(fact("Waiting for", duration(Date.now() - ms(job.updatedAt))));
     facts.push(fact("Worker", job.workerId ? el("code", { textContent: job.workerId }) : "—"));
     if (job.status === "RUNNING" && job.leaseExpiresAt) {
       facts.push(fact("Lease ends", el("time", { dateTime: job.leaseExpiresAt, title: fullDateTime(job.leaseExpiresAt), textContent: relative(job.leaseExpiresAt) })));

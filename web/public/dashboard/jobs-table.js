@@ -133,8 +133,8 @@ export class JobsTable {
     progress.replaceChildren(progressBar(job, `Progress of job ${job.id.slice(0, 8)}`), el("span", { class: "pct", textContent: `${job.progress}%` }));
     items.textContent = itemSummary(job.itemCounts);
     created.replaceChildren(el("time", { dateTime: job.createdAt, title: fullDateTime(job.createdAt), textContent: shortDateTime(job.createdAt) }));
-    const ms = runTime(job);
-    ran.textContent = ms === null ? "" : duration(ms);
+    const millis = runTime(job);
+    ran.textContent = millis === null ? "" : duration(millis);
   }
 
   /** Refresh the durations of running jobs (called once a second). */

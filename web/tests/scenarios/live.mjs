@@ -112,7 +112,7 @@ export default {
     const steps = {};
 
     // Run 1: the worker goes silent; the sweeper requeues the job.
-    await worker.claim(1);
+    await worker.claim(2);
     await worker.log(id, [["INFO", "run 1 starts"], ["DEBUG", "run 1 detail"]]);
     steps.requeued = await paneUntil(t, () => {
       const facts = [...document.querySelectorAll("#detail-facts > div")].map((d) => d.textContent);
