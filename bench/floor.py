@@ -38,7 +38,7 @@ _KEY_SQL = "SELECT tenant, scopes, revoked_at FROM api_keys WHERE key_hash = ?"
 _URLS = {
     "YOUTUBE": "https://www.youtube.com/watch?v={}",
     "INSTAGRAM": "https://www.instagram.com/p/{}/",
-    "TIKTOK": "https://www.tiktok.com/@/video/{}",
+    "TIKTOK": "https://m.tiktok.com/v/{}.html",
 }
 
 

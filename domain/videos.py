@@ -55,8 +55,9 @@ def canonical_url(platform: Platform, code: str) -> str:
         return f"https://www.youtube.com/watch?v={code}"
     if platform is _INSTAGRAM:
         return f"https://www.instagram.com/p/{code}/"
-    # TikTok resolves a video by id alone when the user segment is left empty.
-    return f"https://www.tiktok.com/@/video/{code}"
+    # TikTok's share form names the video by id alone (no user name, which jobgraph never
+    # knows) and redirects to the video's page.
+    return f"https://m.tiktok.com/v/{code}.html"
 
 
 def validate_code(platform: Platform, code: str) -> str:
@@ -113,7 +114,11 @@ def _parse_url(url: str) -> VideoRef:
                     Platform.INSTAGRAM, validate_code(Platform.INSTAGRAM, segments[index + 1])
                 )
     elif host == "tiktok.com":
-        # /@user/video/ID, /video/ID, /@user/photo/ID is not a video.
+        # /v/ID.html (the share form canonical_url gives), /@user/video/ID, /video/ID;
+        # /@user/photo/ID is not a video.
+        if len(segments) == 2 and segments[0] == "v" and segments[1].endswith(".html"):
+            code = segments[1].removesuffix(".html")
+            return VideoRef(Platform.TIKTOK, validate_code(Platform.TIKTOK, code))
         for index, segment in enumerate(segments[:-1]):
             if segment == "video":
                 return VideoRef(

@@ -22,7 +22,10 @@ CHROMIUM = "/usr/bin/chromium"
 
 def ensure_web_assets() -> None:
     """``make web`` (npm ci + copy) unless already done: the tests need node_modules too."""
-    if not missing_vendor_files() and (WEB / "node_modules" / "playwright-core").is_dir():
+    modules = WEB / "node_modules"
+    if not missing_vendor_files() and all(
+        (modules / name).is_dir() for name in ("playwright-core", "axe-core")
+    ):
         return
     if shutil.which("npm") is None:
         _unavailable("npm is not installed; the frontend tests need Node.js and npm")
@@ -50,23 +53,37 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def run_node(script: str, *args: str, timeout: float = 90) -> dict[str, Any]:
-    """Run ``node web/tests/SCRIPT ARGS`` and return the JSON object it prints last."""
-    completed = subprocess.run(
+def start_node(script: str, *args: str) -> subprocess.Popen[str]:
+    """Start ``node web/tests/SCRIPT ARGS`` without waiting (for tests that act meanwhile)."""
+    return subprocess.Popen(
         ["node", str(WEB / "tests" / script), *args],
         cwd=WEB,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
-    lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-    if completed.returncode != 0 or not lines:
+
+
+def node_result(process: subprocess.Popen[str], *, timeout: float = 90) -> dict[str, Any]:
+    """Wait for a node script and return the JSON object it prints last."""
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        stdout, stderr = process.communicate()
+        raise AssertionError(f"node did not finish in {timeout} s:\n{stdout}\n{stderr}") from None
+    lines = [line for line in stdout.splitlines() if line.startswith("{")]
+    if process.returncode != 0 or not lines:
         raise AssertionError(
-            f"node {script} failed ({completed.returncode}):\n"
-            f"{completed.stdout}\n{completed.stderr}"
+            f"node {process.args!r} failed ({process.returncode}):\n{stdout}\n{stderr}"
         )
     result: dict[str, Any] = json.loads(lines[-1])
     return result
+
+
+def run_node(script: str, *args: str, timeout: float = 90) -> dict[str, Any]:
+    """Run ``node web/tests/SCRIPT ARGS`` and return the JSON object it prints last."""
+    return node_result(start_node(script, *args), timeout=timeout)
 
 
 def off_machine(urls: list[str]) -> list[str]:

@@ -89,8 +89,9 @@ def test_canonical_urls() -> None:
         VideoRef(Platform.INSTAGRAM, "C1a2B3c4D5e").url
         == "https://www.instagram.com/p/C1a2B3c4D5e/"
     )
-    assert VideoRef(Platform.TIKTOK, "6718335390845095173").url.endswith(
-        "/video/6718335390845095173"
+    assert (
+        VideoRef(Platform.TIKTOK, "6718335390845095173").url
+        == "https://m.tiktok.com/v/6718335390845095173.html"
     )
 
 

@@ -1,315 +1,311 @@
-// The jobs dashboard: plain ES modules over jobgraph's GraphQL API, no build step.
-// Live through jobEvents / jobLogs subscriptions; when those are unavailable (no graphql-ws
-// build, or a server without them) it says so and polls instead.
-import {
-  canSubscribe,
-  loadKey,
-  request,
-  saveKey,
-  subscribe,
-  subscriptionFailure,
-} from "./jobgraph.js";
+// The jobs dashboard: plain ES modules over jobgraph's GraphQL API, no build step (the page is
+// a few hundred lines of DOM code; a bundler would add a toolchain and a compile step to the
+// server's setup for nothing the browser does not already do).
+//
+// It stays true to the server: the list follows jobEvents, the open job follows jobUpdated and
+// its log (dashboard/open-job.js, job-follow.js), and after a lost connection both are read
+// again. Every state goes through applyJob(), whichever stream or mutation brought it.
+import { canSubscribe, checkKey, loadKey, onConnection, request, saveKey, subscribe, subscriptionFailure } from "./jobgraph.js";
+import { jobActions } from "./dashboard/actions.js";
+import { $, el } from "./dashboard/dom.js";
+import { plural } from "./dashboard/format.js";
+import { JobsTable } from "./dashboard/jobs-table.js";
+import { OpenJob } from "./dashboard/open-job.js";
+import { COUNT, JOB_EVENTS, LIST, STATUSES } from "./dashboard/queries.js";
 
-const STATUSES = ["PENDING", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"];
 const PAGE = 25;
-const LOG_TAIL = 200;
 const POLL_MS = 5000;
-const JOB_FIELDS = "id status progress createdAt cancelable retryable itemCounts { total completed failed }";
+const RECOUNT_MS = 250;
 
-const LIST = `query Jobs($first: Int!, $after: String, $filter: JobFilter) {
-  jobs(first: $first, after: $after, filter: $filter, tail: 0) {
-    totalCount pageInfo { hasNextPage endCursor } edges { node { ${JOB_FIELDS} } } } }`;
-const DETAIL = `query Job($id: ID!, $tail: Int) { job(id: $id, tail: $tail) { ${JOB_FIELDS}
-  startedAt finishedAt error logLineCount logTail items { position platform code url status error } } }`;
-const LOG_PAGE = `query Logs($id: ID!, $after: Int) { job(id: $id) {
-  logs(after: $after, first: 500) { lines { seq message } } } }`;
-const EVENTS = `subscription Events($statuses: [JobStatus!]) { jobEvents(statuses: $statuses) { ${JOB_FIELDS} } }`;
-const LOGS = `subscription Logs($id: ID!, $after: Int) { jobLogs(id: $id, after: $after) { seq message } }`;
-const ACTIONS = {
-  cancel: `mutation Cancel($id: ID!) { cancelJob(id: $id) { ${JOB_FIELDS} } }`,
-  retry: `mutation Retry($id: ID!) { retryJob(id: $id) { ${JOB_FIELDS} } }`,
-};
-const CREATE = `mutation Create($input: CreateJobInput!) { createJob(input: $input) { ${JOB_FIELDS} } }`;
-
-const $ = (id) => document.getElementById(id);
 const state = {
+  session: 0, // a new one on every key change: answers for an older one are dropped
   me: null,
   statuses: new Set(),
-  jobs: new Map(), // id -> job, in the order the table shows them
   endCursor: null,
-  selected: null,
-  lastSeq: 0,
+  listGeneration: 0,
+  countGeneration: 0,
+  countTimer: 0,
   stopEvents: null,
-  stopLogs: null,
-  timers: [],
+  eventFailures: 0,
+  timers: new Set(),
 };
 
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(props)) {
-    if (name === "class") node.className = value;
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else if (name === "dataset") Object.assign(node.dataset, value);
-    else node[name] = value;
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+const table = new JobsTable($("jobs-body"), (job) => !state.statuses.size || state.statuses.has(job.status));
+const actions = jobActions({ apply: applyJob, changed: recountSoon, notice, say });
+const openJob = new OpenJob({ apply: applyJob, notice, actions: { allowed: canSubmit, ...actions } });
 
+// ---- messages -------------------------------------------------------------------------------
+
+/** An error the user should see (role=alert); an empty message hides it. */
 function notice(message) {
   const box = $("notice");
   box.hidden = !message;
   box.textContent = message || "";
 }
 
-function canSubmit() {
-  const scopes = state.me?.scopes || [];
-  return scopes.includes("submit") || scopes.includes("admin");
+/** A confirmation of what just happened (role=status), with optional nodes (a link). */
+function say(...parts) {
+  $("status-line").replaceChildren(...parts);
 }
 
-function filterVariables() {
+function liveState(text, kind = "") {
+  const box = $("live-state");
+  box.textContent = text;
+  box.className = `live-state ${kind}`;
+}
+
+function scopes() {
+  return state.me?.scopes ?? [];
+}
+
+function canSubmit() {
+  return scopes().includes("submit") || scopes().includes("admin");
+}
+
+function canRead() {
+  return scopes().includes("read") || scopes().includes("admin");
+}
+
+function filterVariable() {
   return state.statuses.size ? { statuses: [...state.statuses] } : null;
 }
 
-// ---- the jobs table -------------------------------------------------------------------------
-
-function actionButtons(job) {
-  const buttons = [];
-  if (!canSubmit()) return buttons;
-  if (job.cancelable) buttons.push(el("button", { type: "button", textContent: "Cancel", onclick: (e) => act(e, "cancel", job.id) }));
-  if (job.retryable) buttons.push(el("button", { type: "button", textContent: "Retry", onclick: (e) => act(e, "retry", job.id) }));
-  return buttons;
+function emptyText() {
+  if (state.statuses.size) return "No jobs match this filter.";
+  return canSubmit() ? "No jobs yet. Submit one with the form above." : "No jobs yet.";
 }
 
-function rowFor(job) {
-  const counts = job.itemCounts || { total: 0, completed: 0, failed: 0 };
-  return el(
-    "tr",
-    { dataset: { jobId: job.id }, class: job.id === state.selected ? "selected" : "", onclick: () => openJob(job.id) },
-    el("td", { class: "id", title: job.id, textContent: job.id.slice(0, 8) }),
-    el("td", {}, el("span", { class: `badge ${job.status}`, textContent: job.status })),
-    el("td", {}, el("progress", { max: 100, value: job.progress }), ` ${job.progress}%`),
-    el("td", { textContent: `${counts.completed}/${counts.total}${counts.failed ? ` (${counts.failed} failed)` : ""}` }),
-    el("td", { textContent: new Date(job.createdAt).toLocaleString() }),
-    el("td", {}, ...actionButtons(job)),
-  );
-}
+// ---- the list and its count -----------------------------------------------------------------
 
-function matchesFilter(job) {
-  return !state.statuses.size || state.statuses.has(job.status);
-}
-
-function upsert(job, { prepend = false } = {}) {
-  const known = state.jobs.get(job.id);
-  const body = $("jobs-body");
-  const row = body.querySelector(`tr[data-job-id="${CSS.escape(job.id)}"]`);
-  if (!matchesFilter(job)) {
-    // A job that left the filtered set (e.g. RUNNING -> COMPLETED while filtering RUNNING).
-    if (row) row.remove();
-    state.jobs.delete(job.id);
-    return;
-  }
-  const merged = { ...(known || {}), ...job };
-  state.jobs.set(job.id, merged);
-  if (row) row.replaceWith(rowFor(merged));
-  else if (prepend) body.prepend(rowFor(merged));
-  else body.append(rowFor(merged));
-  if (job.id === state.selected) renderDetailHead(merged);
+function setTotal(count) {
+  $("total").textContent = count === null ? "" : plural(count, "job");
 }
 
 async function loadJobs({ reset }) {
-  const first = reset ? Math.max(PAGE, Math.min(state.jobs.size, 100)) : PAGE;
-  const variables = { first, after: reset ? null : state.endCursor, filter: filterVariables() };
-  const data = await request(LIST, variables);
-  if (reset) {
-    state.jobs.clear();
-    $("jobs-body").replaceChildren();
-  }
-  for (const edge of data.jobs.edges) upsert(edge.node);
-  state.endCursor = data.jobs.pageInfo.endCursor;
-  $("more").hidden = !data.jobs.pageInfo.hasNextPage;
-  $("total").textContent = `${data.jobs.totalCount} job${data.jobs.totalCount === 1 ? "" : "s"}`;
-}
-
-async function act(event, action, id) {
-  event.stopPropagation();
-  event.target.disabled = true;
+  const session = state.session;
+  const generation = ++state.listGeneration;
+  const first = reset ? Math.min(100, Math.max(PAGE, table.size)) : PAGE;
+  if (reset && !table.size) table.showMessage("Loading jobs…", { kind: "loading" });
+  let page;
   try {
-    const data = await request(ACTIONS[action], { id });
-    upsert(Object.values(data)[0]);
-    notice("");
+    page = (await request(LIST, { first, after: reset ? null : state.endCursor, filter: filterVariable() })).jobs;
   } catch (error) {
-    notice(`${action} failed: ${error.message}`);
-    event.target.disabled = false;
+    if (session !== state.session || generation !== state.listGeneration) return;
+    if (reset) {
+      table.clear();
+      table.showMessage(`Could not load jobs: ${error.message}`, {
+        kind: "error",
+        action: { label: "Try again", run: () => loadJobs({ reset: true }) },
+      });
+    } else notice(`Could not load more jobs: ${error.message}`);
+    return;
   }
+  if (session !== state.session || generation !== state.listGeneration) return;
+  if (reset) {
+    // Reconcile rather than rebuild, so a focused row keeps its focus.
+    const listed = new Set(page.edges.map((edge) => edge.node.id));
+    for (const id of [...table.order]) if (!listed.has(id)) table.remove(id);
+  }
+  table.complete = true;
+  for (const edge of page.edges) table.upsert(edge.node);
+  table.complete = !page.pageInfo.hasNextPage;
+  state.endCursor = page.pageInfo.endCursor;
+  $("more").hidden = !page.pageInfo.hasNextPage;
+  setTotal(page.totalCount);
+  if (!table.size) table.showMessage(emptyText());
+  else table.hideMessage();
+  if (openJob.id) table.setSelected(openJob.id);
 }
 
-function describe(error) {
-  return subscriptionFailure(error).errors[0].message;
+/** Ask the server for the count again, shortly: a live event or a submit may have changed it. */
+function recountSoon() {
+  clearTimeout(state.countTimer);
+  const session = state.session;
+  state.countTimer = setTimeout(async () => {
+    const generation = ++state.countGeneration;
+    try {
+      const data = await request(COUNT, { filter: filterVariable() });
+      if (session === state.session && generation === state.countGeneration) setTotal(data.jobs.totalCount);
+    } catch {
+      // The next event or reload counts again; the number shown stays until then.
+    }
+  }, RECOUNT_MS);
+}
+
+/** A state of a job from anywhere (event, jobUpdated, mutation, query): table and pane. */
+function applyJob(job) {
+  const outcome = table.upsert(job);
+  if (outcome === "added" || outcome === "removed" || outcome === "beyond") recountSoon();
+  if (!table.size) table.showMessage(emptyText());
+  if (job.id === openJob.id) openJob.show(job);
 }
 
 // ---- live updates ---------------------------------------------------------------------------
 
-function stopLive() {
+function later(run, ms) {
+  const timer = setTimeout(() => {
+    state.timers.delete(timer);
+    run();
+  }, ms);
+  state.timers.add(timer);
+}
+
+function startEvents() {
+  const session = state.session;
   state.stopEvents?.();
-  state.stopEvents = null;
-  state.timers.forEach(clearInterval);
-  state.timers = [];
-}
-
-function poll(why) {
-  $("live-state").textContent = `polling every ${POLL_MS / 1000} s (${why})`;
-  if (!state.timers.length) {
-    state.timers.push(setInterval(() => loadJobs({ reset: true }).catch((e) => notice(e.message)), POLL_MS));
-  }
-}
-
-function startLive() {
-  stopLive();
-  if (!canSubscribe()) return poll("graphql-ws not installed: run `make web`");
-  $("live-state").textContent = "live";
-  state.stopEvents = subscribe(EVENTS, { statuses: state.statuses.size ? [...state.statuses] : null }, {
-    next: (result) => {
-      if (result.errors?.length) return poll(`live updates unavailable: ${result.errors[0].message}`);
-      const job = result.data?.jobEvents;
-      if (job) upsert(job, { prepend: !state.jobs.has(job.id) });
-    },
-    error: (error) => poll(`live updates unavailable: ${describe(error)}`),
-    complete: () => {},
-  });
-}
-
-// ---- one job: items and a live log tail -----------------------------------------------------
-
-function renderDetailHead(job) {
-  $("detail-title").textContent = job.id;
-  const parts = [job.status, `${job.progress}%`, `created ${new Date(job.createdAt).toLocaleString()}`];
-  if (job.error) parts.push(`error: ${job.error}`);
-  $("detail-meta").textContent = parts.join(" · ");
-  $("detail-actions").replaceChildren(...actionButtons(job));
-}
-
-function appendLog(lines) {
-  const log = $("detail-log");
-  const fresh = lines.filter((line) => line.seq > state.lastSeq);
-  if (!fresh.length) return;
-  const atBottom = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
-  log.append(fresh.map((line) => line.message).join("\n") + "\n");
-  state.lastSeq = fresh[fresh.length - 1].seq;
-  if (atBottom) log.scrollTop = log.scrollHeight;
-}
-
-function followLogs(id) {
-  state.stopLogs?.();
-  const pollLogs = (why) => {
-    $("detail-log-state").textContent = `(polling: ${why})`;
-    const timer = setInterval(async () => {
-      if (state.selected !== id) return clearInterval(timer);
-      try {
-        const data = await request(LOG_PAGE, { id, after: state.lastSeq });
-        appendLog(data.job.logs.lines);
-      } catch (error) {
-        notice(error.message);
-      }
-    }, POLL_MS / 2);
-    state.stopLogs = () => clearInterval(timer);
+  let stop = null;
+  const current = () => session === state.session && state.stopEvents === stop;
+  const again = (why, code) => {
+    // A key revoked meanwhile: start over, which checks the key and says it was refused.
+    if (code === "UNAUTHENTICATED") return start();
+    // Events were missed while the stream was down: read the list again once it is back.
+    state.eventFailures += 1;
+    liveState(why, "down");
+    later(() => {
+      if (!current()) return;
+      startEvents();
+      loadJobs({ reset: true });
+    }, Math.min(15000, 500 * 2 ** state.eventFailures));
   };
-  if (!canSubscribe()) return pollLogs("graphql-ws not installed");
-  $("detail-log-state").textContent = "(live)";
-  state.stopLogs = subscribe(LOGS, { id, after: state.lastSeq }, {
+  // Every status, whatever the filter: a job that leaves the filter must leave the table, and
+  // the open job must hear of a retry even when its row is filtered out.
+  stop = subscribe(JOB_EVENTS, { statuses: null }, {
     next: (result) => {
-      if (result.errors?.length) return pollLogs(result.errors[0].message);
-      if (result.data?.jobLogs) appendLog([result.data.jobLogs]);
+      if (!current()) return;
+      const failure = result.errors?.[0];
+      if (failure) return again(`live updates failed: ${failure.message}`, failure.extensions?.code);
+      state.eventFailures = 0;
+      applyJob(result.data.jobEvents);
     },
-    error: (error) => pollLogs(describe(error)),
-    complete: () => { $("detail-log-state").textContent = "(complete)"; },
+    error: (error) => {
+      if (!current()) return;
+      const failure = subscriptionFailure(error).errors[0];
+      again(`live updates failed: ${failure.message}`, failure.extensions?.code);
+    },
+    // The server ends streams when it shuts down; the client reconnects once it is back.
+    complete: () => {
+      if (current()) again("reconnecting…");
+    },
   });
+  state.stopEvents = stop;
 }
 
-async function openJob(id) {
-  state.selected = id;
-  for (const row of $("jobs-body").children) row.classList.toggle("selected", row.dataset.jobId === id);
-  try {
-    const { job } = await request(DETAIL, { id, tail: LOG_TAIL });
-    if (state.selected !== id) return;
-    $("detail").hidden = false;
-    renderDetailHead(job);
-    $("detail-items").replaceChildren(
-      ...job.items.map((item) =>
-        el("li", {},
-          el("span", { class: `badge ${item.status}`, textContent: item.status }),
-          " ",
-          el("a", { href: item.url, textContent: `${item.platform.toLowerCase()} ${item.code}`, rel: "noreferrer", target: "_blank" }),
-          item.error ? ` — ${item.error}` : "")),
-    );
-    const lines = job.logTail ? job.logTail.split("\n") : [];
-    $("detail-log").textContent = lines.length ? lines.join("\n") + "\n" : "";
-    state.lastSeq = job.logLineCount;
-    followLogs(id);
-  } catch (error) {
-    notice(`could not open job: ${error.message}`);
-  }
+/** After a lost connection: what happened meanwhile is read again. */
+function resync() {
+  if (!state.me) return;
+  loadJobs({ reset: true });
+  openJob.restart();
 }
+
+onConnection(({ state: connection, retry }) => {
+  if (!state.me) return;
+  if (connection === "connected") {
+    liveState("live", "up");
+    if (retry) resync();
+  } else if (connection === "closed") liveState("reconnecting…", "down");
+});
+
+/** Without graphql-ws (`make web` not run) the page reads everything again every few seconds. */
+function startPolling() {
+  liveState(`not live (graphql-ws is not installed: run make web); refreshing every ${POLL_MS / 1000} s`, "down");
+  const session = state.session;
+  const poll = () => {
+    if (session !== state.session) return;
+    loadJobs({ reset: true });
+    openJob.refresh();
+    later(poll, POLL_MS);
+  };
+  later(poll, POLL_MS);
+}
+
+// ---- the open job ---------------------------------------------------------------------------
 
 function closeJob() {
-  state.stopLogs?.();
-  state.stopLogs = null;
-  state.selected = null;
-  $("detail").hidden = true;
-  for (const row of $("jobs-body").children) row.classList.remove("selected");
+  openJob.close();
+  table.setSelected(null);
 }
 
-// ---- submit ---------------------------------------------------------------------------------
-
-function parseItems(text) {
-  return text
-    .split(/\n+/)
-    .map((line) => line.trim())
-    .filter(Boolean)
-    .map((line) => {
-      const pair = /^(youtube|instagram|tiktok):(\S+)$/i.exec(line);
-      return pair ? { platform: pair[1].toUpperCase(), code: pair[2] } : { url: line };
-    });
+/** The URL says which job is open: #/jobs/<id>. */
+function route() {
+  if (!state.me || !canRead()) return;
+  const match = /^#\/jobs\/([^/?#]+)$/.exec(window.location.hash);
+  if (!match) return closeJob();
+  const id = decodeURIComponent(match[1]);
+  table.setSelected(id);
+  openJob.open(id);
 }
 
-async function submitJob(event) {
-  event.preventDefault();
-  const items = parseItems($("submit-urls").value);
-  if (!items.length) return notice("enter at least one video link");
-  try {
-    const data = await request(CREATE, { input: { items } });
-    upsert(data.createJob, { prepend: true });
-    $("submit-urls").value = "";
-    notice("");
-  } catch (error) {
-    notice(`submit failed: ${error.message}`);
-  }
+function closeFromKeyboard() {
+  const id = openJob.id;
+  window.location.hash = "#/";
+  if (id) table.focus(id);
 }
 
-// ---- start ----------------------------------------------------------------------------------
+// ---- the key and the session ----------------------------------------------------------------
+
+function stopAll() {
+  state.stopEvents?.();
+  state.stopEvents = null;
+  for (const timer of state.timers) clearTimeout(timer);
+  state.timers.clear();
+  clearTimeout(state.countTimer);
+  closeJob();
+}
 
 async function start() {
-  stopLive();
-  closeJob();
+  const session = ++state.session;
+  stopAll();
   state.me = null;
   $("me-info").textContent = "";
-  $("jobs-body").replaceChildren();
-  if (!loadKey()) return notice("Enter an API key above to see your jobs.");
-  try {
-    state.me = (await request("{ me { name tenant scopes } }")).me;
-  } catch (error) {
-    return notice(`${error.code === "UNAUTHENTICATED" ? "This key was refused" : "Error"}: ${error.message}`);
-  }
+  $("submit-form").hidden = true;
+  $("more").hidden = true;
+  liveState("");
+  setTotal(null);
+  table.clear();
   notice("");
+  const key = loadKey();
+  if (!key) return table.showMessage("Enter an API key above to see your jobs.", { kind: "signed-out" });
+  table.showMessage("Checking the key…", { kind: "loading" });
+  const check = await checkKey(key);
+  if (session !== state.session) return;
+  if (!check.ok) {
+    const text = check.refused
+      ? `This key was refused (${check.code}): ${check.message}. Enter another key above.`
+      : `Could not reach the server: ${check.message}`;
+    table.clear();
+    return table.showMessage(text, { kind: "error", action: check.refused ? null : { label: "Try again", run: start } });
+  }
+  state.me = check.me;
   $("me-info").textContent = `${state.me.name} · tenant ${state.me.tenant} · ${state.me.scopes.join(", ")}`;
   $("submit-form").hidden = !canSubmit();
-  try {
-    await loadJobs({ reset: true });
-  } catch (error) {
-    return notice(error.message);
+  if (!canRead()) {
+    table.clear();
+    return table.showMessage("This key has no read scope, so it cannot list jobs.", { kind: "error" });
   }
-  startLive();
+  await loadJobs({ reset: true });
+  if (session !== state.session) return;
+  if (canSubscribe()) {
+    liveState("connecting…");
+    startEvents();
+  } else startPolling();
+  route();
 }
+
+async function useKey(event) {
+  event.preventDefault();
+  const key = $("api-key").value.trim();
+  if (!key) return notice("Paste a key first.");
+  const check = await checkKey(key);
+  if (check.ok || !check.refused) {
+    saveKey(key);
+    say("");
+    return start();
+  }
+  // A refused key is not kept: the page goes on with the key it had.
+  notice(`This key was refused (${check.code}): ${check.message}. It was not saved.`);
+}
+
+// ---- wiring ---------------------------------------------------------------------------------
 
 function buildFilter() {
   const box = $("status-filter");
@@ -318,25 +314,35 @@ function buildFilter() {
     input.addEventListener("change", () => {
       if (input.checked) state.statuses.add(status);
       else state.statuses.delete(status);
-      loadJobs({ reset: true }).then(startLive, (error) => notice(error.message));
+      if (state.me && canRead()) loadJobs({ reset: true });
     });
-    box.append(el("label", { htmlFor: input.id }, input, ` ${status.toLowerCase()}`));
+    box.append(el("label", { htmlFor: input.id, class: "chip" }, input, ` ${status.toLowerCase()}`));
   }
 }
 
 buildFilter();
 $("api-key").value = loadKey();
-$("keybar").addEventListener("submit", (event) => {
-  event.preventDefault();
-  saveKey($("api-key").value.trim());
-  start();
-});
+$("keybar").addEventListener("submit", useKey);
 $("forget-key").addEventListener("click", () => {
   saveKey("");
   $("api-key").value = "";
+  say("");
   start();
 });
-$("more").addEventListener("click", () => loadJobs({ reset: false }).catch((e) => notice(e.message)));
-$("detail-close").addEventListener("click", closeJob);
-$("submit-form").addEventListener("submit", submitJob);
+$("more").addEventListener("click", () => loadJobs({ reset: false }));
+$("detail-close").addEventListener("click", closeFromKeyboard);
+$("submit-form").addEventListener("submit", actions.submit);
+$("submit-urls").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("submit-form").requestSubmit();
+});
+window.addEventListener("hashchange", route);
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !openJob.id || $("confirm").open) return;
+  if (event.target.closest?.("input, textarea")) return;
+  closeFromKeyboard();
+});
+setInterval(() => {
+  table.tick();
+  openJob.detail.tick();
+}, 1000);
 start();

@@ -1,7 +1,11 @@
-// GraphiQL on jobgraph's own assets: the key is set once (key bar, kept in localStorage) and
-// sent with every request; errors arrive as JSON; subscriptions run over graphql-transport-ws.
+// GraphiQL on jobgraph's own assets. The key has one way in: the key bar (kept in this
+// browser's localStorage, shared with the dashboard), checked with a `me` query when it is set
+// and when the page opens, and sent with every request; GraphiQL's headers editor is off so
+// there is no second place for it. Errors arrive as JSON; subscriptions run over
+// graphql-transport-ws.
 import {
   canSubscribe,
+  checkKey,
   loadKey,
   postGraphQL,
   saveKey,
@@ -13,7 +17,7 @@ const container = document.getElementById("graphiql");
 const keyInput = document.getElementById("api-key");
 const keyState = document.getElementById("key-state");
 
-const DEFAULT_QUERY = `# Set your key above once, then run (Ctrl-Enter).
+const DEFAULT_QUERY = `# Your key's newest jobs. Run with Ctrl-Enter.
 query RecentJobs {
   me { name tenant scopes }
   jobs(first: 10) {
@@ -33,19 +37,10 @@ function operationKind(query, operationName) {
   return first ? first[1] : "query";
 }
 
-function keyFrom(headers) {
-  for (const [name, value] of Object.entries(headers || {})) {
-    if (name.toLowerCase() === "x-api-key" && value) return String(value);
-  }
-  return loadKey();
-}
-
 function fetcher(params, options = {}) {
+  const key = loadKey();
   const headers = { ...(options.headers || {}) };
-  const key = keyFrom(headers);
-  if (key && !Object.keys(headers).some((n) => n.toLowerCase() === "x-api-key")) {
-    headers["X-API-Key"] = key;
-  }
+  if (key) headers["X-API-Key"] = key;
   if (operationKind(params.query || "", params.operationName) !== "subscription") {
     return postGraphQL(params, headers);
   }
@@ -70,9 +65,49 @@ function fetcher(params, options = {}) {
   };
 }
 
-function showKeyState() {
+/** Say whether the key works: state is "ok", "refused", "unchecked" or "none". */
+function showKeyState(state, text) {
+  keyState.dataset.state = state;
+  keyState.textContent = text;
+  keyInput.setAttribute("aria-invalid", state === "refused" ? "true" : "false");
+}
+
+function describe(me) {
+  return `${me.name} · tenant ${me.tenant} · ${me.scopes.join(", ")}`;
+}
+
+/** Check the stored key when the page opens: a key revoked since shows up at once. */
+async function checkStoredKey() {
   const key = loadKey();
-  keyState.textContent = key ? `using key ${key.slice(0, 8)}…` : "no key set: requests will get 401";
+  if (!key) return showKeyState("none", "No key set: every request is refused (401).");
+  showKeyState("unchecked", "Checking the key…");
+  const check = await checkKey(key);
+  if (loadKey() !== key) return; // another key was set meanwhile
+  if (check.ok) showKeyState("ok", `✓ Key works: ${describe(check.me)}`);
+  else if (check.refused) showKeyState("refused", `✗ Key refused (${check.code}): ${check.message}`);
+  else showKeyState("unchecked", `Key not checked: ${check.message}`);
+}
+
+/** Check a new key before using it; a refused key is not kept. */
+async function useKey(event) {
+  event.preventDefault();
+  const key = keyInput.value.trim();
+  if (!key) {
+    saveKey("");
+    showKeyState("none", "No key set: every request is refused (401).");
+    return remount();
+  }
+  showKeyState("unchecked", "Checking the key…");
+  const check = await checkKey(key);
+  if (check.refused) {
+    return showKeyState("refused", `✗ Key refused (${check.code}): ${check.message}. It was not saved.`);
+  }
+  saveKey(key);
+  showKeyState(
+    check.ok ? "ok" : "unchecked",
+    check.ok ? `✓ Key works: ${describe(check.me)}` : `Key saved, not checked: ${check.message}`,
+  );
+  remount();
 }
 
 let generation = 0;
@@ -91,6 +126,7 @@ function render() {
     fetcher,
     defaultQuery: DEFAULT_QUERY,
     defaultEditorToolsVisibility: params.has("variables") ? "variables" : false,
+    isHeadersEditorEnabled: false,
     shouldPersistHeaders: false,
   };
   if (params.has("query")) props.query = params.get("query");
@@ -98,14 +134,13 @@ function render() {
   root.render(window.React.createElement(window.GraphiQL, props));
 }
 
-const root = window.ReactDOM?.createRoot ? window.ReactDOM.createRoot(container) : null;
-keyInput.value = loadKey();
-document.getElementById("keybar").addEventListener("submit", (event) => {
-  event.preventDefault();
-  saveKey(keyInput.value.trim());
-  showKeyState();
+function remount() {
   generation += 1;
   render();
-});
-showKeyState();
+}
+
+const root = window.ReactDOM?.createRoot ? window.ReactDOM.createRoot(container) : null;
+keyInput.value = loadKey();
+document.getElementById("keybar").addEventListener("submit", useKey);
+checkStoredKey();
 render();

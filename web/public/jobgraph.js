@@ -63,6 +63,21 @@ export async function request(query, variables = {}, key = loadKey()) {
   return result.data;
 }
 
+/**
+ * Check a key with a `me` query. Resolves to { ok: true, me } when the server accepts it, or
+ * { ok: false, refused, code, message }: `refused` when the server said no (an unknown or
+ * revoked key), not when the server could not be asked.
+ */
+export async function checkKey(key) {
+  try {
+    const data = await request("query Me { me { name tenant scopes } }", {}, key);
+    return { ok: true, me: data.me };
+  } catch (error) {
+    const refused = error.code === "UNAUTHENTICATED";
+    return { ok: false, refused, code: error.code, message: error.message };
+  }
+}
+
 /** Whether graphql-ws (web/vendor) was loaded: subscriptions need it. */
 export function canSubscribe() {
   return typeof window.graphqlWs?.createClient === "function";
@@ -70,8 +85,30 @@ export function canSubscribe() {
 
 let sharedClient = null;
 let sharedClientKey = null;
+const connectionListeners = new Set();
 
-/** One graphql-transport-ws connection per key, opened lazily and retried by graphql-ws. */
+/**
+ * Listen to the WebSocket's state: listener({ state: "connecting" | "connected" | "closed",
+ * retry }). `retry` on "connected" says the connection came back after a loss, when events
+ * may have been missed. Returns a function that removes the listener.
+ */
+export function onConnection(listener) {
+  connectionListeners.add(listener);
+  return () => connectionListeners.delete(listener);
+}
+
+function tell(state, retry = false) {
+  for (const listener of connectionListeners) listener({ state, retry });
+}
+
+// Waits between reconnection attempts: exponential from 1 s, capped at 15 s, with jitter so
+// that many pages do not all come back at the same instant after a server restart.
+async function reconnectWait(retries) {
+  const base = Math.min(15000, 1000 * 2 ** retries);
+  await new Promise((resolve) => setTimeout(resolve, base / 2 + Math.random() * (base / 2)));
+}
+
+/** One graphql-transport-ws connection per key, opened lazily, reconnected for as long as it takes. */
 export function wsClient(key = loadKey()) {
   if (!canSubscribe()) throw new Error("graphql-ws is not installed: run `make web`");
   if (sharedClient && sharedClientKey === key) return sharedClient;
@@ -82,9 +119,18 @@ export function wsClient(key = loadKey()) {
     url: url.href,
     connectionParams: () => ({ "X-API-Key": key }),
     lazy: true,
-    retryAttempts: 5,
+    // A server restart or a network blip must not end the page's live view.
+    retryAttempts: Infinity,
+    retryWait: reconnectWait,
+    // Pings keep idle proxies from dropping a quiet connection.
+    keepAlive: 20000,
     // A rejected key (close 4403) will not get better by retrying.
     shouldRetry: (event) => !(event && event.code === 4403),
+    on: {
+      connecting: () => tell("connecting"),
+      connected: (_socket, _payload, retry) => tell("connected", Boolean(retry)),
+      closed: () => tell("closed"),
+    },
   });
   sharedClientKey = key;
   return sharedClient;
