@@ -10,13 +10,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from tests.live import ROOT, cli, free_port
+from tests.live import ROOT, cli, free_port, live_server
 
 CREATE = "mutation($i: [VideoItemInput!]!) { createJob(input: {items: $i}) { id } }"
 JOB = """query($j: ID!) { job(id: $j, tail: 0) { status attempt progress error workerId
@@ -181,3 +183,33 @@ class LogFigures:
             f"lines appended {self.appended}, lines stored {self.stored}, "
             f"duplicates {self.duplicates}, gaps {self.gaps}"
         )
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running server and the database it serves."""
+
+    url: str
+    graphql: str
+    database_url: str
+
+
+@contextmanager
+def serve_sqlite(directory: Path, env: dict[str, str] | None = None) -> Iterator[Served]:
+    """A migrated SQLite database in ``directory`` and a server on it (for a module's tests,
+    each in a tenant of its own)."""
+    database_url = f"sqlite+aiosqlite:///{directory}/jobgraph.db"
+    cli(database_url, "migrate")
+    with live_server(database_url, directory, env=env) as server:
+        yield Served(server.url, f"{server.url}/graphql", database_url)
+
+
+WORKER_COMMAND = str(Path(sys.executable).with_name("jobgraph-worker"))
+"""The console script ``make install`` puts next to the interpreter."""
+
+
+def wait_for(predicate: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

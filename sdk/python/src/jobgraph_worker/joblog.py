@@ -36,15 +36,19 @@ def fit(text: str, max_bytes: int = MAX_MESSAGE_BYTES) -> str:
 
     >>> fit("a\\x00b")
     'a\\ufffdb'
-    >>> len(fit("é" * 10, 12).encode())
-    12
+    >>> fit("x" * 50, 30)
+    'xxxxxxxxxxxxxx … [truncated]'
+    >>> fit("é" * 10, 12)  # never half a character
+    'éééééé'
     """
     text = text.replace("\x00", "\ufffd")
     data = text.encode("utf-8", "surrogatepass")
     if len(data) <= max_bytes:
         return text
-    keep = max_bytes - len(_CUT.encode())
-    return data[:keep].decode("utf-8", "ignore") + _CUT
+    mark = _CUT.encode()
+    if max_bytes <= len(mark):
+        return data[:max_bytes].decode("utf-8", "ignore")
+    return data[: max_bytes - len(mark)].decode("utf-8", "ignore") + _CUT
 
 
 class LogLevels:
