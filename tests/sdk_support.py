@@ -4,6 +4,7 @@ and the figures of a job's stored log."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -18,7 +19,12 @@ from typing import Any
 
 import httpx
 
-from tests.live import ROOT, cli, free_port, live_server
+from domain.principal import Scope
+from settings import Settings
+from storage.database import Database
+from storage.migrate import upgrade_to_head
+from storage.store import Store
+from tests.live import ROOT, free_port, live_server
 
 CREATE = "mutation($i: [VideoItemInput!]!) { createJob(input: {items: $i}) { id } }"
 JOB = """query($j: ID!) { job(id: $j, tail: 0) { status attempt progress error workerId
@@ -110,14 +116,24 @@ class Keys:
     client: str
 
 
-def make_keys(database_url: str, name: str) -> Keys:
+async def tenant_keys(database_url: str, name: str) -> Keys:
+    """:class:`Keys` of a new tenant, made in this process (a CLI process costs a second)."""
     tenant = f"{name}-{uuid.uuid4().hex[:8]}"
+    db = Database(Settings(database_url=database_url))
+    try:
+        await upgrade_to_head(db)
+        keys = [
+            (await Store(db).keys.create(name=name, tenant=tenant, scopes=scopes))[1]
+            for scopes in ([Scope.WORK], [Scope.READ, Scope.SUBMIT])
+        ]
+    finally:
+        await db.dispose()
+    return Keys(tenant, *keys)
 
-    def create(scopes: str) -> str:
-        args = ("keys", "create", "--name", name, "--scopes", scopes, "--tenant", tenant)
-        return cli(database_url, *args).stdout.strip()
 
-    return Keys(tenant, create("work"), create("read,submit"))
+def make_keys(database_url: str, name: str) -> Keys:
+    """:func:`tenant_keys` for code outside an event loop."""
+    return asyncio.run(tenant_keys(database_url, name))
 
 
 class Api:
@@ -199,7 +215,6 @@ def serve_sqlite(directory: Path, env: dict[str, str] | None = None) -> Iterator
     """A migrated SQLite database in ``directory`` and a server on it (for a module's tests,
     each in a tenant of its own)."""
     database_url = f"sqlite+aiosqlite:///{directory}/jobgraph.db"
-    cli(database_url, "migrate")
     with live_server(database_url, directory, env=env) as server:
         yield Served(server.url, f"{server.url}/graphql", database_url)
 

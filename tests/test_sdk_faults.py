@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from jobgraph_worker import Backoff, GraphQLClient, JobLog, SkipItem, Worker, WorkItem
+from jobgraph_worker.worker import FINAL_REPORTS_SECONDS
 from sqlalchemy.engine import make_url
 
 from tests.http_fault_proxy import DROP_ANSWER, PASS, RESET, FaultProxy
-from tests.live import cli, live_server
+from tests.live import live_server
 from tests.pg_proxy import TcpProxy
-from tests.sdk_support import CODES, Api, LogFigures, Server, make_keys
+from tests.sdk_support import CODES, Api, LogFigures, Server, tenant_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -39,13 +41,11 @@ def quick_worker(url: str, key: str, process: Any, **options: Any) -> Worker:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path}/jobgraph.db"
-    cli(url, "migrate")
-    return url
+    return f"sqlite+aiosqlite:///{tmp_path}/jobgraph.db"
 
 
 async def test_lost_answers_and_gateway_errors(sqlite_url: str, tmp_path: Path) -> None:
-    keys = make_keys(sqlite_url, "faults")
+    keys = await tenant_keys(sqlite_url, "faults")
     with live_server(sqlite_url, tmp_path) as server:
         async with (
             FaultProxy(server.url) as proxy,
@@ -103,7 +103,7 @@ async def test_an_outage_longer_than_the_lease_loses_the_job_then_it_is_done_aga
     sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="jobgraph_worker")
-    keys = make_keys(sqlite_url, "outage")
+    keys = await tenant_keys(sqlite_url, "outage")
     env = {"JOBGRAPH_SWEEP_INTERVAL_SECONDS": "0.2"}
     with live_server(sqlite_url, tmp_path, env=env) as server:
         async with (
@@ -157,7 +157,7 @@ async def test_database_unavailable_mid_job(
     db_proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await db_proxy.start()
     proxied = url.set(host="127.0.0.1", port=db_proxy.port).render_as_string(hide_password=False)
-    keys = make_keys(pg_database, "unavailable")
+    keys = await tenant_keys(pg_database, "unavailable")
     try:
         with Server(proxied, tmp_path) as server:
             await asyncio.to_thread(server.start)
@@ -204,7 +204,7 @@ async def test_rate_limited_worker_slows_down_and_finishes(
     sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="jobgraph_worker")
-    keys = make_keys(sqlite_url, "limited")
+    keys = await tenant_keys(sqlite_url, "limited")
     env = {"JOBGRAPH_RATE_LIMIT_PER_SECOND": "10", "JOBGRAPH_RATE_LIMIT_BURST": "3"}
     with live_server(sqlite_url, tmp_path, env=env) as server:
         async with httpx.AsyncClient(timeout=30) as http:
@@ -224,3 +224,42 @@ async def test_rate_limited_worker_slows_down_and_finishes(
     assert stored == ["item 0", "item 1", "item 2"]
     messages = [record.getMessage() for record in caplog.records]
     assert any("HTTP 429 RATE_LIMITED" in message for message in messages), messages
+
+
+async def test_a_stop_while_jobgraph_is_unreachable_ends_in_bounded_time(
+    sqlite_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="jobgraph_worker")
+    keys = await tenant_keys(sqlite_url, "stop-unreachable")
+    with live_server(sqlite_url, tmp_path) as server:
+        async with (
+            FaultProxy(server.url) as proxy,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            api = Api(http, f"{server.url}/graphql", keys.client)
+            job_id = await api.create(CODES[:2])
+            started = asyncio.Event()
+
+            async def process(item: WorkItem, log: JobLog) -> None:
+                log.info(f"item {item.position}")
+                started.set()
+                await asyncio.sleep(30)
+
+            worker = quick_worker(
+                proxy.url, keys.work, process, lease_seconds=60, stop_grace_seconds=0.5
+            )
+            client = GraphQLClient(http, proxy.url, keys.work, backoff=FAST)
+            running = asyncio.create_task(worker.run_one(client))
+            await asyncio.wait_for(started.wait(), 10)
+            proxy.outage = True
+            asked = time.monotonic()
+            worker.stop()
+            assert await asyncio.wait_for(running, 30) == "STOPPED"
+            took = time.monotonic() - asked
+            proxy.outage = False
+            job = await api.job(job_id)
+    print(f"\nstop while unreachable took {took:.1f} s")
+    assert 0.5 + FINAL_REPORTS_SECONDS - 1 < took < 0.5 + FINAL_REPORTS_SECONDS + 2
+    assert job["status"] == "RUNNING"  # until its lease ends; then the server requeues it
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("stopping without its last reports" in message for message in messages)

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import ROOT, cli, live_server
+from tests.live import ROOT, live_server
 from tests.sdk_support import Api, make_keys
 
 pytestmark = pytest.mark.e2e
@@ -114,7 +114,6 @@ def test_pip_install_into_a_fresh_venv_and_run_the_readme_snippet(tmp_path: Path
     assert typed.returncode == 0, typed.stdout + typed.stderr
 
     database_url = f"sqlite+aiosqlite:///{tmp_path}/jobgraph.db"
-    cli(database_url, "migrate")
     keys = make_keys(database_url, "install")
     with live_server(database_url, tmp_path) as server:
         graphql = f"{server.url}/graphql"

@@ -13,8 +13,7 @@ import httpx
 import pytest
 from jobgraph_worker import Backoff, JobLog, Worker, WorkItem
 
-from tests.live import cli
-from tests.sdk_support import CODES, Api, LogFigures, Server, make_keys
+from tests.sdk_support import CODES, Api, LogFigures, Server, tenant_keys
 
 pytestmark = pytest.mark.e2e
 
@@ -25,8 +24,7 @@ async def test_server_killed_and_restarted_mid_job(
     database_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger="jobgraph_worker")
-    cli(database_url, "migrate")
-    keys = make_keys(database_url, "restart")
+    keys = await tenant_keys(database_url, "restart")
     with Server(database_url, tmp_path) as server:
         await asyncio.to_thread(server.start)
         async with httpx.AsyncClient(timeout=30) as http:

@@ -28,6 +28,7 @@ from tests.sdk_support import (
     Served,
     make_keys,
     serve_sqlite,
+    tenant_keys,
     wait_for,
 )
 
@@ -205,7 +206,7 @@ def test_sigterm_while_idle_exits_at_once(served: Served, tmp_path: Path) -> Non
 
 @pytest.mark.parametrize("kind", ["async", "plain"])
 async def test_cancel_stops_the_item_and_the_worker_goes_on(served: Served, kind: str) -> None:
-    keys = make_keys(served.database_url, f"cancel-{kind}")
+    keys = await tenant_keys(served.database_url, f"cancel-{kind}")
     seen: list[str] = []
     started = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -107,7 +107,7 @@ class GraphQLClient:
                 if deadline is not None and time.monotonic() + wait >= deadline():
                     raise ServerUnreachable(
                         f"{operation}: {again.reason}; gave up after {failures} tries "
-                        "(the job's lease ends before the next one)"
+                        "(its deadline comes before the next one)"
                     ) from None
                 self._note_down(operation, again.reason, wait)
                 await asyncio.sleep(wait)

@@ -79,7 +79,10 @@ class JobRun:
         self.processing: asyncio.Task[None] | None = None
 
     def deadline(self) -> float:
-        return self.lease_until
+        """Until when a write is worth trying: the end of the lease, or sooner for a worker
+        that is stopping."""
+        limit = self.worker.stop_deadline
+        return self.lease_until if limit is None else min(self.lease_until, limit)
 
     @property
     def progress(self) -> int:
@@ -158,8 +161,17 @@ class JobRun:
         if error.fatal:
             raise error
         if isinstance(error, ServerUnreachable):
-            self.stopped = self.stopped or LOST
             log.warning("job %s: %s", self.job_id, error.message)
+            if self.worker.stopping and self.stopped is None:
+                dropped = self.log.drop_unsent()
+                log.warning(
+                    "job %s: stopping without its last reports (%d log lines unsent); it goes "
+                    "back to PENDING when its lease ends",
+                    self.job_id,
+                    dropped,
+                )
+                return STOPPED
+            self.stopped = self.stopped or LOST
         elif error.code in ("CONFLICT", "NOT_FOUND"):
             # A refused write: one heartbeat tells a cancel (still answered) from a lost lease.
             if self.stopped is None and not await self._beat():
@@ -251,6 +263,8 @@ class JobRun:
         except WorkerError as error:
             if error.fatal:
                 raise
+            if isinstance(error, ServerUnreachable) and self.worker.stopping:
+                return True  # the stop's deadline came: stop without the server's word
             if isinstance(error, ServerUnreachable) or error.code in ("CONFLICT", "NOT_FOUND"):
                 self.stopped = self.stopped or LOST
                 return True

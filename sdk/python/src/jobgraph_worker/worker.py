@@ -9,6 +9,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -25,6 +26,9 @@ log = logging.getLogger("jobgraph_worker")
 CLAIM = f"""mutation($w: String!, $l: Int) {{ claimJob(workerId: $w, leaseSeconds: $l) {{
   {JOB_FIELDS} }} }}"""
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# After a stop's grace time, how long the last reports (the item, the log) may take: a
+# stopping worker must exit in bounded time even when jobgraph does not answer.
+FINAL_REPORTS_SECONDS = 5.0
 
 
 class Worker:
@@ -89,6 +93,7 @@ class Worker:
         self._stop_requested: asyncio.Event | None = None
         self._current: JobRun | None = None
         self._grace: asyncio.TimerHandle | None = None
+        self._stop_deadline: float | None = None
 
     def __repr__(self) -> str:  # no key in it
         return f"Worker({self.url!r}, worker_id={self.worker_id!r})"
@@ -97,12 +102,20 @@ class Worker:
     def stopping(self) -> bool:
         return self._stopping
 
+    @property
+    def stop_deadline(self) -> float | None:
+        """When a stopping worker gives up on reporting (``time.monotonic``), or None."""
+        return self._stop_deadline
+
     def stop(self, *, now: bool = False) -> None:
         """Claim nothing more; finish the current item (at most ``stop_grace_seconds``), or
         with ``now`` (or when called again) stop it at once. Call it from the event loop."""
         again = self._stopping
         self._stopping = True
         self._stop_event().set()
+        patience = 0.0 if now or again else self.stop_grace_seconds
+        deadline = time.monotonic() + patience + FINAL_REPORTS_SECONDS
+        self._stop_deadline = min(deadline, self._stop_deadline or deadline)
         current = self._current
         if current is None:
             return
@@ -120,7 +133,7 @@ class Worker:
     def _grace_over(self) -> None:
         if self._current is not None and self._current.current is not None:
             log.warning(
-                "the current item did not finish within %.0f s: stopping it",
+                "the current item did not finish within %g s: stopping it",
                 self.stop_grace_seconds,
             )
             self._current.abort()
