@@ -66,7 +66,6 @@ class JobRun:
         self.fatal: WorkerError | None = None  # the key was refused: the worker must stop
         self.current: WorkItem | None = None
         self.left_items = False  # the worker was asked to stop with items still to do
-        self.aborted = False  # the worker stopped the item being processed
         self.log = JobLog(
             client,
             self.job_id,
@@ -91,7 +90,6 @@ class JobRun:
     def abort(self) -> None:
         """Stop the item being processed now (the worker's stop ran out of patience)."""
         if self.processing is not None and not self.processing.done():
-            self.aborted = True
             self.processing.cancel()
 
     async def run(self) -> str:
@@ -127,9 +125,9 @@ class JobRun:
             raise self.fatal
         if self.stopped is not None:
             return self._gone()
-        if self.processing.cancelled():
-            item = self.current.position if self.current else "?"
-            return await self._leave(f"it stopped during item {item}")
+        if self.processing.cancelled():  # the worker's stop ran out of patience
+            where = f"item {self.current.position}" if self.current else "a report"
+            return await self._leave(f"it stopped during {where}")
         failure = self.processing.exception()
         try:
             if failure is not None:
