@@ -3,16 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SDK_STAMP := $(VENV)/.sdk-installed
+SDK_FILES := sdk/python/pyproject.toml sdk/python/README.md sdk/python/src/jobgraph_worker/py.typed \
+	$(wildcard sdk/python/src/jobgraph_worker/*.py)
 
 .PHONY: install run test check lint fmt bench demo lock clean audit-deps schema web browser
 
-install: $(STAMP)
+install: $(STAMP) $(SDK_STAMP)
 
 # The venv is rebuilt whenever the lock file changes; pip checks every hash in it.
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	touch $(STAMP)
+
+# The worker SDK (sdk/python) installed as users get it, so `import jobgraph_worker` and the
+# jobgraph-worker command work here; rebuilt whenever its files change. Its build backend
+# (flit_core) comes from the lock, so this downloads nothing.
+$(SDK_STAMP): $(STAMP) $(SDK_FILES)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --force-reinstall ./sdk/python
+	touch $@
 
 # Browser assets (GraphiQL, React, graphql-ws) from the npm registry: `npm ci` installs exactly
 # web/package-lock.json and checks every package's integrity hash; the builds the pages load are
@@ -77,7 +87,7 @@ schema: install
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-demo: install
+demo: install web
 	$(BIN)/python -m demo
 
 # Regenerates requirements.lock from pyproject.toml (needs network access to PyPI).

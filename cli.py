@@ -21,6 +21,16 @@ from storage.retention import parse_age
 from storage.store import Store
 
 _DEV_KEY_NAME = "development"
+_SCOPES_HELP = """scopes:
+  read    queries (job, jobs, me) and subscriptions
+  submit  createJob, cancelJob, retryJob
+  work    the worker mutations (claimJob, heartbeat, appendLogs, updateItem, completeJob, failJob)
+  admin   everything, in every tenant
+
+example:
+  app.py keys create --name pipeline --scopes work"""
+# `keys list` ends a prefix with this, so that nobody takes it for a whole key.
+_ELLIPSIS = "…"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,13 +62,32 @@ def _parser() -> argparse.ArgumentParser:
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(
         dest="keys_command", required=True
     )
-    create = keys.add_parser("create", help="create a key; prints the key alone on stdout")
-    create.add_argument("--name", required=True)
-    create.add_argument("--scopes", default="read", help="comma list of read,submit,work,admin")
-    create.add_argument("--tenant", default="default")
+    create = keys.add_parser(
+        "create",
+        help="create a key; prints the key alone on stdout",
+        description="Create an API key and print it, alone, on stdout. It is shown this once: "
+        "only its hash is stored.",
+        epilog=_SCOPES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    create.add_argument(
+        "--name", required=True, help="a label for the key, shown by `keys list` (required)"
+    )
+    create.add_argument(
+        "--scopes",
+        default="read",
+        help="comma list of read, submit, work, admin (default: read)",
+    )
+    create.add_argument(
+        "--tenant", default="default", help="whose jobs the key sees (default: default)"
+    )
     keys.add_parser("list", help="one key a line: id, prefix, name, tenant, scopes, state")
-    revoke = keys.add_parser("revoke", help="revoke a key by id (or shown prefix)")
-    revoke.add_argument("id")
+    revoke = keys.add_parser(
+        "revoke", help="revoke a key by its id or its prefix, as `keys list` prints them"
+    )
+    revoke.add_argument(
+        "id", metavar="ID_OR_PREFIX", help="e.g. 3f2c… (id) or jg_AbC1234… (prefix)"
+    )
     return parser
 
 
@@ -130,16 +159,28 @@ async def _migrate(store: Store) -> int:
 
 async def _bootstrap_key(store: Store, settings: Settings) -> int:
     await upgrade_to_head(store.db)
+    url = f"http://{settings.host}:{settings.port}/graphql"
+    enter_key = (
+        f"  GraphiQL: open {url} in a browser and paste the key into the X-API-Key bar "
+        "above the editor.\n"
+    )
     if await store.keys.count_active() > 0:
+        # A key is shown once, when it is created: a later start can only say how to get one.
+        print(
+            "\n  jobgraph: this database already has API keys, so none is printed (a key is shown"
+            " only when it is created).\n  To get one:\n\n"
+            "    .venv/bin/python app.py keys create --name me --scopes read,submit,work\n\n"
+            "  `keys list` shows the existing ones; `keys revoke ID_OR_PREFIX` revokes one.\n"
+            + enter_key,
+            file=sys.stderr,
+        )
         return 0
     _, key = await store.keys.create(name=_DEV_KEY_NAME, tenant="default", scopes=list(Scope))
-    url = f"http://{settings.host}:{settings.port}/graphql"
     print(
         "\n  jobgraph: created a development API key with every scope (shown once):\n\n"
         f"    {key}\n\n  Try it:\n\n"
         f"    curl -s {url} -H 'content-type: application/json' -H 'X-API-Key: {key}' \\\n"
-        '      -d \'{"query":"{ me { name tenant scopes } }"}\'\n\n'
-        f"  GraphiQL: open {url} in a browser and set the header X-API-Key.\n",
+        '      -d \'{"query":"{ me { name tenant scopes } }"}\'\n\n' + enter_key,
         file=sys.stderr,
     )
     return 0
@@ -180,12 +221,32 @@ async def _keys(store: Store, args: argparse.Namespace) -> int:
         for record in await store.keys.list():
             state = "revoked" if record.revoked_at else "active"
             print(
-                f"{record.id}\t{record.prefix}…\t{record.name}\t{record.tenant}\t"
+                f"{record.id}\t{record.prefix}{_ELLIPSIS}\t{record.name}\t{record.tenant}\t"
                 f"{','.join(record.scopes)}\t{state}\t{record.created_at.isoformat()}"
             )
         return 0
-    if await store.keys.revoke(key_id=args.id):
-        print(f"revoked {args.id}", file=sys.stderr)
+    return await _revoke(store, args.id)
+
+
+async def _revoke(store: Store, given: str) -> int:
+    """Revoke the key whose id, or whose prefix as `keys list` prints it, is ``given``."""
+    wanted = given.strip().removesuffix(_ELLIPSIS).removesuffix("...")
+    matches = [key for key in await store.keys.list() if wanted in (key.id, key.prefix)]
+    if not matches:
+        print(f"error: no key has the id or prefix {given} (see `keys list`)", file=sys.stderr)
+        return 1
+    if len(matches) > 1:
+        ids = ", ".join(key.id for key in matches)
+        print(
+            f"error: {len(matches)} keys have the prefix {wanted}; give an id: {ids}",
+            file=sys.stderr,
+        )
+        return 1
+    key = matches[0]
+    label = f"{key.id} ({key.prefix}{_ELLIPSIS}, {key.name})"
+    if key.revoked_at is None and await store.keys.revoke(key_id=key.id):
+        print(f"revoked {label}", file=sys.stderr)
         return 0
-    print(f"error: no active key with id {args.id}", file=sys.stderr)
-    return 1
+    # Revoked before (or meanwhile, by someone else): what was asked for holds.
+    print(f"{label} is already revoked", file=sys.stderr)
+    return 0

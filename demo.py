@@ -1,30 +1,40 @@
-"""``make demo``: see jobs move. Starts the server if it is not running, gets an API key,
-submits a few sample jobs and works them with a *simulated* extractor (no video is fetched).
+"""``make demo``: see jobs move. Starts the server if it is not running, gets an API key of the
+demo's own tenant, submits a few sample jobs and works them with a *simulated* extractor (no
+video is fetched). The demo works only in its tenant, ``demo``: it never claims your jobs.
 
-The key is kept in ``./var/demo.key`` (or taken from ``JOBGRAPH_API_KEY``) so that a second run
-reuses it; paste it into GraphiQL's Headers tab as ``{"X-API-Key": "..."}`` to watch.
+Run it with ``make demo``, or ``.venv/bin/python -m demo --speed 0 --once`` (fast, then exit)
+from the repository root. The key is kept in ``./var/demo.key`` (``--key-file``), so a second
+run reuses it; to watch in GraphiQL, open http://127.0.0.1:8000/graphql and paste the key into
+the X-API-Key bar above the editor.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import httpx
+try:
+    import httpx
+    from jobgraph_worker import JobLog, SkipItem, Worker, WorkItem
 
-from domain.principal import Scope
-from settings import Settings
-from storage.database import Database
-from storage.migrate import upgrade_to_head
-from storage.store import Store
-from worker import JobLog, SkipItem, Worker, WorkItem
+    from domain.principal import Scope
+    from settings import Settings
+    from storage.database import Database
+    from storage.migrate import upgrade_to_head
+    from storage.store import Store
+except ModuleNotFoundError as missing:  # e.g. a system python outside the project's venv
+    raise SystemExit(
+        f"demo: cannot import {missing.name}: run it from the repository root with the "
+        "project's virtualenv: `make demo`, or `make install` then `.venv/bin/python -m demo`"
+    ) from None
 
+ROOT = Path(__file__).resolve().parent
+DEMO_TENANT = "demo"
 KEY_FILE = Path("var/demo.key")
 SAMPLE_JOBS = [
     ["https://youtu.be/dQw4w9WgXcQ", "https://www.youtube.com/shorts/9bZkp7q19f0"],
@@ -77,16 +87,15 @@ class SimulatedExtractor:
         log.info(f"[{item.position}] wrote results: {item.code}.json, {item.code}.vtt")
 
 
-def ensure_key(settings: Settings) -> str:
-    """``JOBGRAPH_API_KEY``, else the saved demo key if still valid, else a new one (saved)."""
-    if os.environ.get("JOBGRAPH_API_KEY"):
-        return os.environ["JOBGRAPH_API_KEY"]
-    saved = KEY_FILE.read_text().strip() if KEY_FILE.exists() else None
+def ensure_key(settings: Settings, key_file: Path) -> str:
+    """The saved demo key if it is still a valid key of the demo's tenant, else a new one
+    (saved). Never a key from the environment: that could be one of the user's own tenant."""
+    saved = key_file.read_text().strip() if key_file.exists() else None
     key = asyncio.run(_valid_or_new_key(settings, saved))
     if key != saved:
-        KEY_FILE.parent.mkdir(parents=True, exist_ok=True)
-        KEY_FILE.write_text(key + "\n")
-        KEY_FILE.chmod(0o600)
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(key + "\n")
+        key_file.chmod(0o600)
     return key
 
 
@@ -95,10 +104,12 @@ async def _valid_or_new_key(settings: Settings, saved: str | None) -> str:
     try:
         store = Store(db)
         await upgrade_to_head(db)
-        if saved and await store.keys.authenticate(saved) is not None:
-            return saved
+        if saved:
+            principal = await store.keys.authenticate(saved)
+            if principal and principal.tenant == DEMO_TENANT and not principal.is_admin:
+                return saved
         scopes = [Scope.READ, Scope.SUBMIT, Scope.WORK]
-        _, key = await store.keys.create(name="demo", tenant="default", scopes=scopes)
+        _, key = await store.keys.create(name="demo", tenant=DEMO_TENANT, scopes=scopes)
         return key
     finally:
         await db.dispose()
@@ -113,7 +124,7 @@ def ensure_server(base: str, settings: Settings) -> subprocess.Popen[bytes] | No
         pass
     args = [
         sys.executable,
-        "app.py",
+        str(ROOT / "app.py"),
         "serve",
         "--host",
         settings.host,
@@ -147,14 +158,31 @@ async def demo(base: str, key: str, *, speed: float) -> None:
             )
             return response.json()  # type: ignore[no-any-return]
 
+        me = await call("{ me { tenant } }")
+        data = me.get("data")
+        if not isinstance(data, dict) or data.get("me") != {"tenant": DEMO_TENANT}:
+            raise SystemExit(
+                f"demo: the server at {base} does not accept the demo key as one of tenant "
+                f"{DEMO_TENANT!r} ({me.get('errors')}); is it serving another database "
+                "(JOBGRAPH_DATABASE_URL)?"
+            )
         job_ids = []
         for urls in SAMPLE_JOBS:
             body = await call(create, i=[{"url": link} for link in urls])
             job_ids.append(body["data"]["createJob"]["id"])  # type: ignore[index]
             print(f"submitted job {job_ids[-1]} ({len(urls)} videos)")
         extractor = SimulatedExtractor(speed=speed)
-        worker = Worker(url, key, extractor, worker_id="demo-worker", lease_seconds=30, http=http)
-        print(f"worker {worker.worker_id} is working; open {url} to watch")
+        # Ctrl-C ends the whole demo at once, not just the worker's current item.
+        worker = Worker(
+            url,
+            key,
+            extractor,
+            worker_id="demo-worker",
+            lease_seconds=30,
+            http=http,
+            handle_signals=False,
+        )
+        print(f"worker {worker.worker_id} is working on tenant {DEMO_TENANT!r}'s jobs")
         await worker.run(until_idle=True)
         for job_id in job_ids:
             body = await call("query($j: ID!) { job(id: $j) { status } }", j=job_id)
@@ -172,15 +200,28 @@ async def demo(base: str, key: str, *, speed: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="demo", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog=".venv/bin/python -m demo",
+        description="See jobs move: sample jobs in the demo's own tenant, worked by a "
+        "simulated extractor (nothing is fetched).",
+    )
     parser.add_argument("--speed", type=float, default=1.0, help="delay scale; 0 is instant")
     parser.add_argument("--once", action="store_true", help="exit when the jobs are done")
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        default=KEY_FILE,
+        help=f"where the demo's key is kept (default: {KEY_FILE})",
+    )
     args = parser.parse_args(argv)
     settings = Settings()
     base = f"http://{settings.host}:{settings.port}"
-    key = ensure_key(settings)
+    key = ensure_key(settings, args.key_file)
     child = ensure_server(base, settings)
-    print(f"demo API key (also in {KEY_FILE}): {key}")
+    print(f"demo API key, tenant {DEMO_TENANT!r} (also in {args.key_file}): {key}")
+    print(
+        f"to watch: open {base}/graphql and paste the key into the X-API-Key bar above the editor"
+    )
     try:
         asyncio.run(demo(base, key, speed=args.speed))
         if child is not None and not args.once:

@@ -4,7 +4,7 @@
 
 Client i plays role i % 4: reader (job with a 50-line tail), submitter (createJob), appender
 (claimJob once, then appendLogs batches to that job) or subscriber (jobUpdated over
-graphql-transport-ws: time to the first event). Operations the server does not have yet
+graphql-transport-ws: time to the first event). Operations a server does not offer
 (appendLogs, claimJob, jobUpdated) are detected up front and their roles fall back to reads.
 At the end every appender's job is read back: lines acknowledged but not stored are "lost".
 

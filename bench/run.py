@@ -140,7 +140,7 @@ def _measure(
                 (Series("jobs(first: 50), items, logTail 10", "jobgraph"), jobgraph, [body(query)])
             )
     else:
-        jobs_note = "the schema has no jobs query yet"
+        jobs_note = "the server's schema has no jobs query"
         print(f"jobs(first: 50) scenario skipped: {jobs_note}")
 
     if args.warmup > 0:
@@ -199,7 +199,7 @@ def _graphql_ingest(
     shape: SchemaShape,
 ) -> tuple[float | None, str]:
     if "appendLogs" not in shape.mutation or "claimJob" not in shape.mutation:
-        note = "the schema has no appendLogs/claimJob mutation yet"
+        note = "the server's schema has no appendLogs/claimJob mutation"
         print(f"appendLogs over GraphQL skipped: {note}")
         return None, note
     lease = ", leaseSeconds: 3600" if "leaseSeconds" in shape.mutation["claimJob"] else ""

@@ -1,8 +1,8 @@
 """Stored timestamps parsed once per text, and their ISO texts remembered.
 
 A polled job's timestamps come back on every read. Parsing the stored text and formatting the
-answer's text cost ~1.4 µs each (an aware ``datetime.isoformat()`` builds its offset apart), and
-a page of 50 jobs has 100 of them. So job rows' timestamps are read through ``parse``: one
+answer's text each cost more than a dict lookup (an aware ``datetime.isoformat()`` builds its
+offset apart), and a page of 50 jobs has 100 of them. So job rows' timestamps are read through ``parse``: one
 ``datetime`` per stored text, the same object every time, whose hash is then computed once and
 whose text ``isoformat`` finds in a table. Log lines' timestamps, each shown about once, are
 parsed and formatted as they come (``storage.coltypes``), without entries here.

@@ -10,9 +10,9 @@ makes. The streams therefore ask for a turn before each message:
     await pace()               # before each message
 
 A pass of the loop sends about :data:`PASS_BUDGET` messages in all (never more than twice
-that), in runs of up to :data:`QUANTUM` messages per stream: in the fan-out bench, one message
-per turn (``asyncio.sleep(0)`` before each) cost ~20 % more server CPU per message than runs,
-and since ``server.coalescing`` a run also leaves in one socket write.
+that), in runs of up to :data:`QUANTUM` messages per stream: one message per turn
+(``asyncio.sleep(0)`` before each) costs more server CPU per message than runs, and with the
+fast paths on a run also leaves in one socket write (``engine.http``).
 Streams that find the budget spent wait in one FIFO queue and are granted their run in a later
 pass, in queue order; each grant sends at least one message, so every waiting stream advances.
 A stream's unused credit lapses when the pass it was granted in is over.
@@ -24,7 +24,8 @@ import asyncio
 import weakref
 from collections import deque
 
-# Messages all streams together may send in one pass of the event loop (~10 ms of sends).
+# Messages all streams together may send in one pass of the event loop: a few milliseconds
+# of sends, so an HTTP request waits at most that long behind the subscribers.
 PASS_BUDGET = 64
 # Messages one stream sends in a row once granted a turn.
 QUANTUM = 16

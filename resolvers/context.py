@@ -36,7 +36,7 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         """This request's DataLoaders, made on first use: most requests never batch anything
-        (job(id) reads with lookahead), and three loaders per request cost ~2% of job(id)."""
+        (job(id) reads with lookahead), and making three loaders costs every request."""
         if self._loaders is None:
             self._loaders = Loaders(self.store)
         return self._loaders

@@ -85,7 +85,7 @@ async def jobs(
         tail=limit if "logTail" in node_selected else None,
     )
     items, tails = page.items or {}, page.tails or {}
-    # Not selected: never shown, so not encoded (50 encodings are ~3 % of a page).
+    # Not selected: never shown, so not encoded.
     cursors = "cursor" in edge_selected
     shown = [
         (

@@ -21,6 +21,11 @@ def selected_names(info: Any, path: tuple[str, ...] = ()) -> frozenset[str]:
     context = info.context
     if isinstance(context, Context) and context.settings.fast_paths:
         return lookahead.selected_names(info, path)
+    return public_selected_names(info, path)
+
+
+def public_selected_names(info: Any, path: tuple[str, ...] = ()) -> frozenset[str]:
+    """``selected_names`` through Strawberry's public ``info.selected_fields``."""
     selections: list[Selection] = list(info.selected_fields)
     for step in (info.field_name, *path):
         selections = [

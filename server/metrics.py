@@ -1,7 +1,7 @@
 """Prometheus metrics, one registry per app (tests build many apps; nothing is global).
 
 Each server process exposes its own numbers at ``GET /metrics``: with ``--workers N`` a scrape
-reaches one worker, so scrape each process (see the README's "Scaling out").
+reaches one worker, so scrape each process (see docs/operations.md).
 
 Live updates count their subscriptions with two calls (the GraphQL metrics extension already
 does this for every subscription that runs through the schema)::

@@ -45,6 +45,10 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     # Hot reads run on the sqlite3 cursor directly (engine.sql), unwrapped by SQLAlchemy.
     sqlite3.OperationalError,
 )
+# A connection that dies in the middle of a statement surfaces as the driver's generic error
+# (asyncpg: "connection was closed in the middle of operation"); SQLAlchemy marks it
+# connection_invalidated, and _unavailable tells it from a real error.
+_MAYBE_UNREACHABLE: tuple[type[BaseException], ...] = (*_UNREACHABLE, exc.DBAPIError)
 
 
 class Database:
@@ -109,7 +113,7 @@ class Database:
             assert self._async_engine is not None
             async with self._async_engine.connect() as aconn:
                 return await aconn.run_sync(work)
-        except _UNREACHABLE as error:
+        except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
     async def read_statement(self, work: Work[T]) -> T:
@@ -119,7 +123,7 @@ class Database:
             return await self.read(work)
         try:
             return self._fast.statement(work)
-        except _UNREACHABLE as error:
+        except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
     async def read_statement_off_loop(self, work: Work[T]) -> T:
@@ -129,7 +133,7 @@ class Database:
             return await self.read(work)
         try:
             return await self._fast.statement_off_loop(work)
-        except _UNREACHABLE as error:
+        except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
     async def write(self, work: Work[T]) -> T:
@@ -141,7 +145,7 @@ class Database:
             assert self._async_engine is not None
             async with self._async_engine.begin() as aconn:
                 return await aconn.run_sync(work)
-        except _UNREACHABLE as error:
+        except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
     async def ping(self) -> None:
@@ -170,6 +174,12 @@ def _run_immediate(engine: Engine, work: Work[T]) -> T:
 
 
 def _unavailable(error: BaseException) -> Unavailable:
+    if (
+        isinstance(error, exc.DBAPIError)
+        and not isinstance(error, _UNREACHABLE)
+        and not error.connection_invalidated
+    ):
+        raise error  # a constraint, a bad statement: not the database going away
     # The driver's message can carry SQL and parameters: log it, tell the caller only the kind.
     log.warning("database unavailable: %s", type(error).__name__, exc_info=error)
     return Unavailable("the database is unavailable; try again shortly")

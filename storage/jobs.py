@@ -46,7 +46,7 @@ ITEM_COLUMNS = (
 )
 
 
-# Stored text -> enum member by a dict lookup: calling the enum class costs ~1 µs a value,
+# Stored text -> enum member by a dict lookup: calling the enum class costs far more,
 # and a page of jobs converts hundreds. A value not in the map still raises, via the class.
 _JOB_STATUS = {member.value: member for member in JobStatus}
 _ITEM_STATUS = {member.value: member for member in ItemStatus}

@@ -39,7 +39,7 @@ def tail_texts(conn: Connection, *, job_ids: Sequence[str], limit: int) -> dict[
 
     Either way the statement looks each job up by primary key, reads one (job_id, seq) index
     range of at most ``limit`` entries from the end, and joins it in the database: one row per
-    job instead of one per line (the lines' Python objects were ~40 % of reading a page's tails).
+    job instead of one per line (building the lines' Python objects costs more than the read).
     Cost grows with the page, never with the log. PostgreSQL: ``string_agg(... ORDER BY seq)``
     over ``ORDER BY seq DESC LIMIT n``. SQLite (3.40 has no ORDER BY inside an aggregate):
     ``group_concat`` over a subquery ordered by seq, whose order SQLite keeps for an aggregate
@@ -60,7 +60,7 @@ def tail_texts_ending(
 ) -> dict[str, str]:
     """``tail_texts`` for jobs whose last seq was read in this same snapshot (a page of jobs):
     a job without lines is not looked at, and on SQLite the statement takes each job's seq
-    range as given instead of looking the job up again (~10 % of the statement)."""
+    range as given instead of looking the job up again."""
     texts: dict[str, str] = dict.fromkeys(last_seqs, "")
     if limit <= 0:
         return texts

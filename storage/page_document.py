@@ -1,9 +1,9 @@
 """On SQLite, a page of jobs as one statement that answers one JSON document.
 
-The three statements of a page (``storage.listing.select_job_page``) cost ~0.33 ms of CPU on
-the event loop for 50 jobs with items and 10-line tails: SQLite's own work, and ~40 % of it the
-sqlite3 module turning ~1,700 column values into Python objects one at a time. Here SQLite
-builds the page itself: the page's rows, each with its items and its tail, aggregated into one
+The three statements of a page (``storage.listing.select_job_page``) run on the event loop,
+and much of their cost is the sqlite3 module turning the page's column values (~1,700 for 50
+jobs with items and 10-line tails) into Python objects one at a time. Here SQLite builds the
+page itself: the page's rows, each with its items and its tail, aggregated into one
 JSON array, the count (when asked for) beside it. ``Database.read_statement_off_loop`` runs it
 on a reader thread: SQLite works with the GIL released while the loop serves other requests,
 and the loop then pays for one ``orjson.loads`` and the records. A single statement reads one

@@ -1,7 +1,7 @@
 """Plain, immutable records the store hands out; the GraphQL and REST layers build on these.
 
 Jobs and items are NamedTuples: a page of jobs builds hundreds of them, and a frozen dataclass
-costs ~5x as much to build (``object.__setattr__`` per field), ~0.2 ms a page.
+costs several times as much to build (``object.__setattr__`` per field).
 """
 
 from __future__ import annotations

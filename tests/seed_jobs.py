@@ -1,8 +1,8 @@
-"""The job of the REST seed document (../shared/seed/status-endpoint-seed.md), made for real.
+"""The job the REST endpoint's example response describes, made for real.
 
-``make_seed_job`` writes, through the store, the job the seed's examples ask about: its id
+``make_seed_job`` writes, through the store, the job the example asks about: its id
 ``40a58ff2-…``, running at 50 %, created 2024-01-15T10:30:00Z, updated five minutes later, two
-videos and three log lines — so the seed's example response can be compared field by field.
+videos and three log lines — so the example response can be compared field by field.
 """
 
 from __future__ import annotations

@@ -115,7 +115,8 @@ export default {
     await page.evaluate(() => {
       window.location.hash = "#/jobs/not-a-job-id";
     });
-    await t.until(() => document.querySelector("#detail-message").textContent.includes("not-a-job-id"));
+    // The message says "Loading job …" first; wait for the answer.
+    await t.until(() => document.querySelector("#detail-message").textContent.startsWith("There is no job not-a-job-id"));
     result.malformed = await t.detail();
     return result;
   },
