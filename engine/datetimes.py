@@ -2,10 +2,11 @@
 
 A polled job's timestamps come back on every read. Parsing the stored text and formatting the
 answer's text each cost more than a dict lookup (an aware ``datetime.isoformat()`` builds its
-offset apart), and a page of 50 jobs has 100 of them. So job rows' timestamps are read through ``parse``: one
-``datetime`` per stored text, the same object every time, whose hash is then computed once and
-whose text ``isoformat`` finds in a table. Log lines' timestamps, each shown about once, are
-parsed and formatted as they come (``storage.coltypes``), without entries here.
+offset apart), and a page of 50 jobs has 100 of them. So job rows' timestamps are read
+through ``parse``: one ``datetime`` per stored text, the same object every time, whose hash
+is then computed once and whose text ``isoformat`` finds in a table. Log lines' timestamps,
+each shown about once, are parsed and formatted as they come (``storage.coltypes``), without
+entries here.
 
 The tables are process-wide because the objects are: storage makes them, the executor formats
 them. Both are bounded and cleared together when full; a stale id costs a lookup, never a wrong

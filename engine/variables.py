@@ -3,8 +3,9 @@ machinery.
 
 graphql-core coerces a variable value by walking it twice — once to check that it is not nested
 too deeply, once to coerce it — with a generic dispatch on the type at every node, which is
-most of the CPU an appendLogs request of hundreds of lines takes. For a list of input objects whose fields are all scalars
-or enums this module does the same coercion in one pass over precomputed field specs,
+most of the CPU an appendLogs request of hundreds of lines takes. For a list of input objects
+whose fields are all scalars or enums this module does the same coercion in one pass over
+precomputed field specs,
 following ``graphql.utilities.coerce_input_value`` step by step (unknown fields, required
 fields, defaults, out names, nulls). Anything it does not accept — any invalid value, any other
 shape — is left to graphql-core, which coerces it or reports the error as always.
