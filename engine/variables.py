@@ -39,8 +39,11 @@ _FieldSpec = tuple[str, str, Callable[[Any], Any], bool, bool, Any]
 Coercer = Callable[[Any], Any]  # raw value -> coerced value, or Undefined
 
 
-# Per input type: its coercer, or None for a type this module leaves to graphql-core.
-Coercers = dict[GraphQLInputType, Coercer | None]
+# Per input type, by its name in the document (``[LogLineInput!]!``: graphql-core makes new
+# wrapper objects for every document, and they compare by identity): its coercer, or None
+# for a type this module leaves to graphql-core.
+Coercers = dict[str, Coercer | None]
+MAX_COERCERS = 256
 
 
 def pre_coerce(
@@ -65,9 +68,12 @@ def pre_coerce(
         type_ = type_from_ast(schema, definition.type)
         if not is_input_type(type_):
             continue
-        if type_ not in coercers:
-            coercers[type_] = _coercer(type_)
-        coercer = coercers[type_]
+        key = str(type_)
+        if key not in coercers:
+            if len(coercers) >= MAX_COERCERS:
+                coercers.clear()  # only documents' odd wrappings of the schema's types get here
+            coercers[key] = _coercer(type_)
+        coercer = coercers[key]
         if coercer is None:
             continue
         result = coercer(value)
