@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # What graphql-core's overlapping-fields rule may spend on one document (its comparisons of
@@ -47,6 +47,10 @@ class Settings(BaseSettings):
     max_log_batch: int = Field(default=1000, ge=1)
     max_log_message_bytes: int = Field(default=16_384, ge=64)
     max_page_size: int = Field(default=100, ge=1)
+    # What one response may carry of log text (logTail, logs, REST log_tail): UTF-8 bytes, each
+    # line counting its newline, and lines; per operation (per event of a subscription).
+    max_response_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    max_response_lines: int = Field(default=50_000, ge=100)
 
     # Lifecycle.
     max_attempts: int = Field(default=3, ge=1)
@@ -61,6 +65,11 @@ class Settings(BaseSettings):
 
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+    # PostgreSQL: how long opening a connection, and one statement, may take before the
+    # request is UNAVAILABLE; a database that stops answering (a link dropping packets) gives
+    # no other sign (docs/operations.md). Migrations run without the statement timeout.
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=3.0, gt=0)
     db_pool_size: int = Field(default=10, ge=1)
     # Threads that run SQLite's single-statement reads (pages of jobs) off the event loop with
     # the fast paths on. SQLite runs without the GIL, but every thread that takes it back
@@ -115,6 +124,14 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _a_line_fits_a_response(self) -> Settings:
+        # A page of log lines must be able to hold at least its first line, or a client that
+        # pages while hasMore is true would never move on.
+        if self.max_response_bytes <= self.max_log_message_bytes:
+            raise ValueError("max_response_bytes must be larger than max_log_message_bytes")
+        return self
 
     @property
     def is_sqlite(self) -> bool:

@@ -15,7 +15,7 @@ from domain.principal import Scope
 from domain.videos import Platform, VideoRef, parse_video
 from resolvers.arguments import parse_job_id, resolve_tail
 from resolvers.context import Context
-from storage.records import JobRecord, JobSnapshot
+from storage.records import JobRecord, JobSnapshot, TailRequest
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -37,7 +37,8 @@ async def find_job(
     context: Context, *, id: str, tail: int | None, items: bool = False, log_tail: bool = False
 ) -> tuple[JobSnapshot, int]:
     """The caller's job — with its items and last log lines when asked, read in one
-    snapshot — and the number of log lines to show; or an AppError.
+    snapshot, the lines within what the response budget has left — and the number of log
+    lines to show; or an AppError.
 
     FORBIDDEN without ``read``; BAD_USER_INPUT for a tail outside 0..cap; ``InvalidJobId``
     for a malformed id; NOT_FOUND for an unknown job or another tenant's.
@@ -45,12 +46,22 @@ async def find_job(
     principal = context.require(Scope.READ)
     limit = resolve_tail(tail, cap=context.settings.max_tail)
     job_id = parse_job_id(id)
-    snapshot = await context.store.jobs.get_job_snapshot(
-        job_id=job_id,
-        tenant=principal.tenant_filter,
-        items=items,
-        tail=limit if log_tail else None,
-    )
+    jobs = context.store.jobs
+    if not log_tail:
+        snapshot = await jobs.get_job_snapshot(
+            job_id=job_id, tenant=principal.tenant_filter, items=items, tail=None
+        )
+    else:
+        budget = context.budget
+        async with budget as allowance:
+            snapshot = await jobs.get_job_snapshot(
+                job_id=job_id,
+                tenant=principal.tenant_filter,
+                items=items,
+                tail=TailRequest(limit, allowance),
+            )
+            if snapshot is not None and snapshot.tail is not None:
+                budget.spend(lines=snapshot.tail.lines, bytes=snapshot.tail.bytes)
     if snapshot is None:
         raise NotFound(f"no job with id {job_id}")
     return snapshot, limit

@@ -14,11 +14,11 @@ async def job(
 ) -> JobRead:
     """``selected``: the Job fields the query asks for; items and logTail are then read with
     the job in one snapshot."""
+    log_tail = "logTail" in selected or "logTailTruncated" in selected
     snapshot, limit = await job_access.find_job(
-        context, id=id, tail=tail, items="items" in selected, log_tail="logTail" in selected
+        context, id=id, tail=tail, items="items" in selected, log_tail=log_tail
     )
-    tail_text = "\n".join(snapshot.tail) if snapshot.tail is not None else None
-    return JobRead(snapshot.job, tail=limit, items=snapshot.items, tail_text=tail_text)
+    return JobRead(snapshot.job, tail=limit, items=snapshot.items, tail_text=snapshot.tail)
 
 
 async def create_job(

@@ -15,7 +15,7 @@ from resolvers.arguments import resolve_tail
 from resolvers.context import Context
 from resolvers.results import JobRead, PageRead
 from storage.listing import JobListFilter
-from storage.records import JobRecord
+from storage.records import JobRecord, TailRequest
 
 
 class JobFilterFields(Protocol):
@@ -76,14 +76,28 @@ async def jobs(
             created_after=filter.created_after,
             created_before=filter.created_before,
         )
-    page = await context.store.listing.job_page(
-        spec=spec,
-        first=first,
-        after=cursor,
-        count="totalCount" in selected,
-        items="items" in node_selected,
-        tail=limit if "logTail" in node_selected else None,
-    )
+    listing = context.store.listing
+    count, items_selected = "totalCount" in selected, "items" in node_selected
+    if "logTail" in node_selected or "logTailTruncated" in node_selected:
+        # Each job's tail gets an equal share of what the response budget has left.
+        budget = context.budget
+        async with budget as allowance:
+            page = await listing.job_page(
+                spec=spec,
+                first=first,
+                after=cursor,
+                count=count,
+                items=items_selected,
+                tail=TailRequest(limit, allowance),
+            )
+            spent = (page.tails or {}).values()
+            budget.spend(
+                lines=sum(tail.lines for tail in spent), bytes=sum(tail.bytes for tail in spent)
+            )
+    else:
+        page = await listing.job_page(
+            spec=spec, first=first, after=cursor, count=count, items=items_selected
+        )
     items, tails = page.items or {}, page.tails or {}
     # Not selected: never shown, so not encoded.
     cursors = "cursor" in edge_selected

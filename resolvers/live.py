@@ -50,8 +50,10 @@ def _broker(context: Context) -> Broker:
 
 def _fresh_loaders(context: Context) -> None:
     # A WebSocket context lives as long as the connection; its DataLoader caches must not
-    # answer a later event with the items of an earlier one.
+    # answer a later event with the items of an earlier one. Each event is a response of its
+    # own, with a full budget of log text.
     context.fresh_loaders()
+    context.budget.refill()
 
 
 async def job_updated(
@@ -112,7 +114,7 @@ async def job_logs(
     subscription = _broker(context).subscribe(job_id=job_id)
     try:
         if after is None:
-            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit)
+            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit, page=CATCH_UP_PAGE)
         else:
             first = await follow.after(
                 job_id=job_id, tenant=tenant, after=after, limit=CATCH_UP_PAGE
@@ -125,6 +127,8 @@ async def job_logs(
     if after is not None:
         delivered = after
     else:
+        # The tail's first line, or the end when it is empty; the rest of a tail longer than
+        # a page comes in pages, like any catch-up.
         delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
 
     async def stream() -> AsyncGenerator[LogLineRecord, None]:

@@ -6,6 +6,7 @@ It imports no schema type, so ``schema.types`` can call it without an import cyc
 from __future__ import annotations
 
 from domain.errors import BadUserInput
+from domain.principal import Scope
 from resolvers.context import Context
 from storage.listing import LogPageRecord
 from storage.records import JobRecord
@@ -25,7 +26,10 @@ async def logs(
     """Forward with ``first`` (from ``after``), backward with ``last`` (up to ``before``).
 
     Without ``first`` or ``last``: forward from ``after`` unless only ``before`` is given.
+    FORBIDDEN without ``read``, wherever the job came from (a mutation's answer too). A page
+    stops early, with ``hasMore``, where the response budget runs out.
     """
+    context.require(Scope.READ)
     if first is not None and last is not None:
         raise BadUserInput("give first or last, not both")
     cap = context.settings.max_tail
@@ -41,6 +45,16 @@ async def logs(
     limit = (last if backward else first) or DEFAULT_LOG_PAGE
     if job.last_seq == 0:
         return LogPageRecord()
-    return await context.store.listing.log_page(
-        job_id=job.id, after=after, before=before, limit=limit, backward=backward
-    )
+    budget = context.budget
+    async with budget as allowance:
+        page = await context.store.listing.log_page(
+            job_id=job.id,
+            after=after,
+            before=before,
+            limit=limit,
+            backward=backward,
+            allowance=allowance,
+            last_seq=job.last_seq,
+        )
+        budget.spend(lines=len(page.lines), bytes=page.bytes)
+    return page

@@ -7,18 +7,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storage.records import ItemRecord, JobRecord
+from storage.records import ItemRecord, JobRecord, TailText
 
 
 @dataclass(frozen=True, slots=True)
 class JobRead:
     """A job to show: its record, how many log lines ``logTail`` shows, and its items and tail
-    text when they were read with it (None: the schema's loaders fetch them if asked)."""
+    when they were read with it (None: the schema's loaders fetch them if asked). A tail is
+    only ever read with the job for a key with the ``read`` scope."""
 
     record: JobRecord
     tail: int
     items: list[ItemRecord] | None = None
-    tail_text: str | None = None
+    tail_text: TailText | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from schema.errors import label_errors
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.rate_limit import RateLimit
+from schema.response_budget import OperationBudget
 from schema.subscription import Subscription
 from schema.suggestions import strip_suggestions
 from settings import Settings
@@ -59,6 +60,7 @@ def build_schema(
     # rate limit counts authenticated operations only.
     extensions: list[type[SchemaExtension]] = [
         ApiKeyAuth,
+        OperationBudget,
         RateLimit,
         DocumentLimits,
         *observers,

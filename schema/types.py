@@ -9,15 +9,17 @@ from typing import Self
 
 import strawberry
 
+from domain.principal import Scope
 from engine.fields import fast, record_field
 from resolvers import log_pages
 from resolvers.context import Context
 from resolvers.results import JobRead
 from schema.enums import ItemStatus, JobStatus, Platform
 from storage.listing import LogPageRecord
-from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord
+from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord, TailText
 
 Info = strawberry.Info[Context, None]
+EMPTY_TAIL = TailText("", 0, 0, False)
 
 
 @strawberry.type(description="One video of a job, in the order it was submitted.")
@@ -110,7 +112,8 @@ class Job:
     tail: strawberry.Private[int]
     # Read with the job when the query asked for them (job(id)); else the loaders fetch them.
     prefetched_items: strawberry.Private[list[ItemRecord] | None] = None
-    prefetched_tail: strawberry.Private[str | None] = None
+    # Only ever read with the job for a key with the `read` scope (job(id), jobs).
+    prefetched_tail: strawberry.Private[TailText | None] = None
     id: strawberry.ID = record_field("record.id")
     status: JobStatus = record_field("record.status")
     progress: int = record_field(
@@ -153,10 +156,14 @@ class Job:
         return VideoItem.from_records(records)
 
     def log_tail_now(self) -> str | None:
-        """The log tail when it needs no read or was read with the job; else None."""
-        if self.tail <= 0 or self.record.last_seq == 0:
-            return ""
-        return self.prefetched_tail
+        """The log tail when it was read with the job; else None (the resolver then checks
+        the key's scope and reads it)."""
+        tail = self.prefetched_tail
+        return None if tail is None else tail.text
+
+    def log_tail_truncated_now(self) -> bool | None:
+        tail = self.prefetched_tail
+        return None if tail is None else tail.truncated
 
     # items and logTail answer synchronously when job(id) or jobs(...) read them with the job,
     # and return an awaitable (the DataLoader) otherwise: graphql-core awaits what it is given,
@@ -171,19 +178,50 @@ class Job:
         return items if items is not None else self._load_items(info.context)
 
     @strawberry.field(
-        description="The last `tail` log lines of job(id, tail), joined with \\n.",
+        description="The last `tail` log lines of job(id, tail), joined with \\n: the newest "
+        "whole lines that fit in what the response may still carry (logTailTruncated says "
+        "when that is fewer than asked). Needs the `read` scope.",
         graphql_type=str,
         metadata=fast(now=log_tail_now),
     )
     def log_tail(self, info: Info) -> str | Awaitable[str]:
         tail = self.log_tail_now()
-        return tail if tail is not None else self._load_log_tail(info.context)
+        if tail is not None:
+            return tail
+        return self._text_of(self._load_log_tail(info.context))
+
+    @strawberry.field(
+        description="True when logTail holds fewer lines than asked (the last `tail`, or every "
+        "line of a shorter log): the response's budget of log text ran out "
+        "(JOBGRAPH_MAX_RESPONSE_BYTES, JOBGRAPH_MAX_RESPONSE_LINES). Needs the `read` scope.",
+        graphql_type=bool,
+        metadata=fast(now=log_tail_truncated_now),
+    )
+    def log_tail_truncated(self, info: Info) -> bool | Awaitable[bool]:
+        truncated = self.log_tail_truncated_now()
+        if truncated is not None:
+            return truncated
+        return self._truncated_of(self._load_log_tail(info.context))
 
     async def _load_items(self, context: Context) -> list[VideoItem]:
         return VideoItem.from_records(await context.loaders.items.load(self.record.id))
 
-    async def _load_log_tail(self, context: Context) -> str:
-        return await context.loaders.log_tails.load((self.record.id, self.tail))
+    async def _load_log_tail(self, context: Context) -> TailText:
+        # Log content needs `read` wherever the job came from: a mutation's answer (createJob,
+        # cancelJob, claimJob...) reaches here for a key that may lack it.
+        context.require(Scope.READ)
+        if self.tail <= 0 or self.record.last_seq == 0:
+            return EMPTY_TAIL
+        record = self.record
+        return await context.loaders.log_tails.load((record.id, self.tail, record.last_seq))
+
+    @staticmethod
+    async def _text_of(tail: Awaitable[TailText]) -> str:
+        return (await tail).text
+
+    @staticmethod
+    async def _truncated_of(tail: Awaitable[TailText]) -> bool:
+        return (await tail).truncated
 
     @strawberry.field(description="How many items are in each status.")
     async def item_counts(self, info: Info) -> ItemCounts:
@@ -191,7 +229,9 @@ class Job:
 
     @strawberry.field(
         description="Log lines by seq: `first` lines after `after`, or `last` lines before "
-        "`before` (both directions; at most JOBGRAPH_MAX_TAIL a page)."
+        "`before` (both directions; at most JOBGRAPH_MAX_TAIL a page). A page stops early, "
+        "with hasMore, where the response's budget of log text runs out. Needs the `read` "
+        "scope."
     )
     async def logs(
         self,

@@ -38,7 +38,7 @@ from server.rest_body import (
     MalformedJson,
     parse_process_body,
 )
-from storage.records import ItemRecord, JobRecord
+from storage.records import ItemRecord, JobRecord, TailText
 
 log = logging.getLogger("jobgraph.rest")
 
@@ -93,17 +93,22 @@ async def _job_status(request: Request, context: Context) -> Response:
     snapshot, _ = await find_job(
         context, id=request.path_params["job_id"], tail=tail, items=True, log_tail=True
     )
-    return OrjsonResponse(status_body(snapshot.job, snapshot.items or [], snapshot.tail or []))
+    return OrjsonResponse(status_body(snapshot.job, snapshot.items or [], snapshot.tail))
 
 
-def status_body(record: JobRecord, items: list[ItemRecord], lines: list[str]) -> dict[str, object]:
+def status_body(
+    record: JobRecord, items: list[ItemRecord], tail: TailText | None
+) -> dict[str, object]:
+    """The seed's body, plus ``log_truncated``: true when ``log_tail`` holds fewer lines than
+    asked because the response's budget of log text ran out (as GraphQL's logTailTruncated)."""
     return {
         "status": record.status.value.lower(),
         "progress": record.progress,
         "createdAt": iso_millis(record.created_at),
         "updatedAt": iso_millis(record.updated_at),
         "items": [{"platform": item.platform.value.lower(), "code": item.code} for item in items],
-        "log_tail": "\n".join(lines),
+        "log_tail": tail.text if tail is not None else "",
+        "log_truncated": tail is not None and tail.truncated,
     }
 
 

@@ -15,7 +15,6 @@ from sqlalchemy import Connection, select
 
 from storage.database import Database
 from storage.jobs import select_job
-from storage.logs import tail_lines
 from storage.records import JobRecord, LogLineRecord
 from storage.tables import LINE_COLUMNS, log_lines
 
@@ -88,12 +87,20 @@ class FollowReads:
             lambda: self._db.read(lambda conn: select_job(conn, job_id=job_id, tenant=tenant)),
         )
 
-    async def tail(self, *, job_id: str, tenant: str | None, limit: int) -> JobWithLines:
+    async def tail(self, *, job_id: str, tenant: str | None, limit: int, page: int) -> JobWithLines:
+        """The job and the first ``page`` lines of its last ``limit`` lines: a follower reads
+        a long tail a page at a time (``after``), so no read holds more than a page."""
+
         def work(conn: Connection) -> JobWithLines:
             job = select_job(conn, job_id=job_id, tenant=tenant)
             if job is None:
                 return JobWithLines(None, [])
-            return JobWithLines(job, tail_lines(conn, job_id=job_id, limit=limit))
+            if limit <= 0 or job.last_seq == 0:
+                return JobWithLines(job, [])
+            start = max(0, job.last_seq - limit)  # seqs are dense: the tail is seq > start
+            return JobWithLines(
+                job, lines_after(conn, job_id=job_id, after=start, limit=min(limit, page))
+            )
 
         return await self._db.read(work)
 

@@ -15,9 +15,16 @@ from engine.sql import Query
 from storage.coltypes import job_timestamp, utc_from_stored, utcnow
 from storage.database import Database
 from storage.events import EventPublisher, JobEvent
-from storage.logs import tail_messages
-from storage.records import ItemCountsRecord, ItemRecord, JobRecord, JobSnapshot
+from storage.records import (
+    ItemCountsRecord,
+    ItemRecord,
+    JobRecord,
+    JobSnapshot,
+    TailRequest,
+    TailText,
+)
 from storage.tables import job_items, jobs
+from storage.tails import is_big, read_tails
 
 JOB_COLUMNS = (
     jobs.c.id,
@@ -175,18 +182,34 @@ def select_items(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, list[
 
 
 def select_job_snapshot(
-    conn: Connection, *, job_id: str, tenant: str | None, items: bool, tail: int | None
+    conn: Connection,
+    *,
+    job_id: str,
+    tenant: str | None,
+    items: bool,
+    tail: TailRequest | None,
+    widest: int,
+    big_tail: bool = True,
 ) -> JobSnapshot | None:
     """What job(id, tail) shows, in one transaction: one consistent snapshot (status, items and
-    log agree) for one unit of work instead of three. ``tail`` None: no log read."""
+    log agree) for one unit of work instead of three. ``tail`` None: no log read;
+    ``big_tail`` False leaves a tail that ``storage.tails.is_big`` calls big unread (the
+    caller reads it on a reader thread; it ends at the snapshot's last seq all the same)."""
     job = select_job(conn, job_id=job_id, tenant=tenant)
     if job is None:
         return None
+    text = None
+    if tail is not None and (big_tail or not is_big(min(tail.limit, job.last_seq))):
+        text = _tail_of(conn, job, tail, widest)
     return JobSnapshot(
-        job=job,
-        items=select_items(conn, job_ids=[job_id])[job_id] if items else None,
-        tail=tail_messages(conn, job_id=job_id, limit=tail) if tail is not None else None,
+        job=job, items=select_items(conn, job_ids=[job_id])[job_id] if items else None, tail=text
     )
+
+
+def _tail_of(conn: Connection, job: JobRecord, tail: TailRequest, widest: int) -> TailText:
+    return read_tails(
+        conn, ends={job.id: job.last_seq}, limit=tail.limit, allowance=tail.allowance, widest=widest
+    )[job.id]
 
 
 def select_item_counts(conn: Connection, *, job_ids: Sequence[str]) -> dict[str, ItemCountsRecord]:
@@ -272,14 +295,30 @@ class JobStore:
         return await self._db.read(lambda conn: select_job(conn, job_id=job_id, tenant=tenant))
 
     async def get_job_snapshot(
-        self, *, job_id: str, tenant: str | None, items: bool, tail: int | None
+        self, *, job_id: str, tenant: str | None, items: bool, tail: TailRequest | None
     ) -> JobSnapshot | None:
-        """The job plus, on request, its items and last ``tail`` messages: one read."""
-        return await self._db.read(
+        """The job plus, on request, its items and log tail: one read, and with the fast paths
+        on SQLite a big tail read on a reader thread after it."""
+        widest = self._db.settings.max_log_message_bytes + 1
+        on_loop = self._db.fast_sqlite
+        snapshot = await self._db.read(
             lambda conn: select_job_snapshot(
-                conn, job_id=job_id, tenant=tenant, items=items, tail=tail
+                conn,
+                job_id=job_id,
+                tenant=tenant,
+                items=items,
+                tail=tail,
+                widest=widest,
+                big_tail=not on_loop,
             )
         )
+        if snapshot is None or tail is None or snapshot.tail is not None:
+            return snapshot
+        job = snapshot.job
+        text = await self._db.read_statement_off_loop(
+            lambda conn: _tail_of(conn, job, tail, widest)
+        )
+        return JobSnapshot(job=job, items=snapshot.items, tail=text)
 
     async def get_items(self, *, job_ids: Sequence[str]) -> dict[str, list[ItemRecord]]:
         return await self._db.read(lambda conn: select_items(conn, job_ids=job_ids))

@@ -13,7 +13,17 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+)
 
 from domain.cursors import JobCursor
 from domain.jobs import JobStatus
@@ -22,9 +32,9 @@ from engine.sql import Query, raw_first_row
 from storage import page_document
 from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
-from storage.logs import tail_texts_ending
-from storage.records import JobPage, LogLineRecord
+from storage.records import Allowance, JobPage, LogLineRecord, TailRequest, TailText
 from storage.tables import LINE_COLUMNS, job_items, jobs, log_lines
+from storage.tails import byte_length, is_big, plain_is_exact, read_tails, windowed_tails
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +52,7 @@ class JobListFilter:
 class LogPageRecord:
     lines: list[LogLineRecord] = field(default_factory=list)
     has_more: bool = False
+    bytes: int = 0  # what the lines cost: UTF-8 bytes of their messages, one newline each
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,25 +141,33 @@ def select_job_page(
     after: JobCursor | None,
     count: bool = True,
     items: bool = False,
-    tail: int | None = None,
+    tail: TailRequest | None = None,
+    widest: int = 0,
 ) -> JobPage:
     """``count``, ``items`` and ``tail`` (None: no log read) say what the page must carry; a
-    count over a large tenant costs a scan, so it is read only when the query selects it."""
+    count over a large tenant costs a scan, so it is read only when the query selects it.
+    Each job's tail gets an equal share of the tail's allowance (``storage.tails``);
+    ``widest``: the largest cost of one line."""
     count_query, page_query, params = _page_statements(spec, first=first, after=after)
     total = count_query.rows(conn, params)[0][0] if count else None
     rows = [job_from_row(row) for row in page_query.rows(conn, params)]
     page = rows[:first]
     job_ids = [job.id for job in page]
+    tails = None
+    if tail is not None:
+        tails = read_tails(
+            conn,
+            ends={job.id: job.last_seq for job in page},
+            limit=tail.limit,
+            allowance=tail.allowance,
+            widest=widest,
+        )
     return JobPage(
         jobs=page,
         has_next_page=len(rows) > first,
         total_count=None if total is None else int(total),
         items=select_items(conn, job_ids=job_ids) if items else None,
-        tails=(
-            tail_texts_ending(conn, last_seqs={job.id: job.last_seq for job in page}, limit=tail)
-            if tail is not None
-            else None
-        ),
+        tails=tails,
     )
 
 
@@ -164,25 +183,85 @@ def select_log_page(
     before: int | None,
     limit: int,
     backward: bool,
+    allowance: Allowance,
+    widest: int,
 ) -> LogPageRecord:
-    """Up to ``limit`` lines with after < seq < before, oldest first.
+    """Up to ``limit`` lines with after < seq < before, oldest first, within ``allowance``.
 
     Forward pages take the first lines of that range, backward pages its last lines;
-    ``has_more`` says whether the range holds more lines beyond the page in that direction.
+    ``has_more`` says whether the range holds more lines beyond the page in that direction
+    (also when the allowance stopped the page early). As for tails (``storage.tails``), a
+    page whose ``limit`` lines of the widest messages fit the allowance is read plainly, and
+    otherwise through a window sum of the lines' byte lengths, in SQL.
     """
-    columns = LINE_COLUMNS
-    query = select(*columns).where(log_lines.c.job_id == job_id)
+    conditions = [log_lines.c.job_id == job_id]
     if after is not None:
-        query = query.where(log_lines.c.seq > after)
+        conditions.append(log_lines.c.seq > after)
     if before is not None:
-        query = query.where(log_lines.c.seq < before)
+        conditions.append(log_lines.c.seq < before)
     order = log_lines.c.seq.desc() if backward else log_lines.c.seq.asc()
-    rows = [_line(row) for row in conn.execute(query.order_by(order).limit(limit + 1))]
-    has_more = len(rows) > limit
-    rows = rows[:limit]
+    if plain_is_exact(limit=limit, share=allowance, widest=widest):
+        query = select(*LINE_COLUMNS).where(*conditions).order_by(order).limit(limit + 1)
+        rows = [_line(row) for row in conn.execute(query)]
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        cost = sum(len(line.message.encode()) + 1 for line in rows)
+        if cost <= allowance.bytes:  # else a line over the cap: read it again, windowed
+            if backward:
+                rows.reverse()
+            return LogPageRecord(lines=rows, has_more=has_more, bytes=cost)
+    return _windowed_log_page(conn, conditions, order, limit, backward, allowance)
+
+
+def _windowed_log_page(
+    conn: Connection,
+    conditions: list[ColumnElement[bool]],
+    order: ColumnElement[Any],
+    limit: int,
+    backward: bool,
+    allowance: Allowance,
+) -> LogPageRecord:
+    keep = max(0, min(limit, allowance.lines))
+    cost = byte_length(log_lines.c.message) + 1
+    ranked = (
+        select(
+            *LINE_COLUMNS,
+            cost.label("cost"),
+            func.row_number().over(order_by=order, rows=(None, 0)).label("n"),
+            func.sum(cost).over(order_by=order, rows=(None, 0)).label("total"),
+        )
+        .where(*conditions)
+        .order_by(order)
+        .limit(keep + 1)  # one more than the page can hold tells whether there is more
+        .subquery("ranked")
+    )
+    fits = and_(ranked.c.n <= keep, ranked.c.total <= allowance.bytes)
+    # The lines that fit, and the first one that does not (its message left in the database).
+    query = (
+        select(
+            ranked.c.seq,
+            ranked.c.timestamp,
+            ranked.c.level,
+            case((fits, ranked.c.message), else_=None),
+            ranked.c.attempt,
+            ranked.c.n,
+            ranked.c.total,
+        )
+        .where(ranked.c.n - 1 <= keep, ranked.c.total - ranked.c.cost <= allowance.bytes)
+        .order_by(ranked.c.seq.desc() if backward else ranked.c.seq.asc())
+    )
+    lines: list[LogLineRecord] = []
+    spent = 0
+    has_more = False
+    for seq, timestamp, level, message, attempt, n, total in conn.execute(query):
+        if n <= keep and total <= allowance.bytes:
+            lines.append(LogLineRecord(seq, timestamp, level, message, attempt))
+            spent = total
+        else:
+            has_more = True
     if backward:
-        rows.reverse()
-    return LogPageRecord(lines=rows, has_more=has_more)
+        lines.reverse()
+    return LogPageRecord(lines=lines, has_more=has_more, bytes=spent)
 
 
 class ListingStore:
@@ -199,33 +278,88 @@ class ListingStore:
         after: JobCursor | None,
         count: bool = True,
         items: bool = False,
-        tail: int | None = None,
+        tail: TailRequest | None = None,
     ) -> JobPage:
+        widest = self._widest
         if self._db.fast_sqlite and page_document.supported():
             count_query, page_query, params = _page_statements(spec, first=first, after=after)
+            form = page_document.tail_form(tail, first=first, widest=widest)
             sql, values = page_document.statement(
                 page=page_query.sqlite_statement(params),
                 count=count_query.sqlite_statement(params) if count else None,
                 items=items,
                 tail=tail,
+                form=form,
+                first=first,
             )
             row = await self._db.read_statement_off_loop(
                 lambda conn: raw_first_row(conn, sql, values)
             )
             assert row is not None  # an aggregate answers one row, also for no jobs
-            return page_document.parse(row, first=first, items=items, tail=tail)
+            page = page_document.parse(row, first=first, items=items, tail=tail, form=form)
+            if form == "plain" and tail is not None and page.tails:
+                await self._recheck_plain(page, page.tails, tail)
+            return page
         # One read transaction: the count, the page, its items and tails see one snapshot.
         return await self._db.read(
             lambda conn: select_job_page(
-                conn, spec=spec, first=first, after=after, count=count, items=items, tail=tail
+                conn,
+                spec=spec,
+                first=first,
+                after=after,
+                count=count,
+                items=items,
+                tail=tail,
+                widest=widest,
             )
         )
 
-    async def log_page(
-        self, *, job_id: str, after: int | None, before: int | None, limit: int, backward: bool
-    ) -> LogPageRecord:
-        return await self._db.read(
-            lambda conn: select_log_page(
-                conn, job_id=job_id, after=after, before=before, limit=limit, backward=backward
+    async def _recheck_plain(
+        self, page: JobPage, tails: dict[str, TailText], tail: TailRequest
+    ) -> None:
+        """A plain read is exact unless a stored line is longer than the message cap (written
+        before the cap was lowered): such tails are read again, windowed, as
+        ``storage.tails.read_tails`` does."""
+        share = tail.allowance.share(len(page.jobs))
+        over = {job.id: job.last_seq for job in page.jobs if tails[job.id].bytes > share.bytes}
+        if over:
+            tails.update(
+                await self._db.read_statement(
+                    lambda conn: windowed_tails(conn, ends=over, limit=tail.limit, share=share)
+                )
             )
-        )
+
+    async def log_page(
+        self,
+        *,
+        job_id: str,
+        after: int | None,
+        before: int | None,
+        limit: int,
+        backward: bool,
+        allowance: Allowance,
+        last_seq: int,
+    ) -> LogPageRecord:
+        """``last_seq``: the job's, as last read; a page that may hold more lines than
+        ``storage.tails.is_big`` allows is read on a reader thread (SQLite, fast paths on)."""
+        widest = self._widest
+
+        def work(conn: Connection) -> LogPageRecord:
+            return select_log_page(
+                conn,
+                job_id=job_id,
+                after=after,
+                before=before,
+                limit=limit,
+                backward=backward,
+                allowance=allowance,
+                widest=widest,
+            )
+
+        if is_big(min(limit, last_seq)):
+            return await self._db.read_statement_off_loop(work)
+        return await self._db.read_statement(work)
+
+    @property
+    def _widest(self) -> int:
+        return self._db.settings.max_log_message_bytes + 1

@@ -83,13 +83,42 @@ class HeartbeatRecord:
     lease_expires_at: datetime
 
 
+class Allowance(NamedTuple):
+    """How much log text a read may return: lines, and UTF-8 bytes with one newline per line."""
+
+    lines: int
+    bytes: int
+
+    def share(self, parts: int) -> Allowance:
+        """An equal part of this allowance for each of ``parts`` readers."""
+        parts = max(parts, 1)
+        return Allowance(self.lines // parts, self.bytes // parts)
+
+
+class TailText(NamedTuple):
+    """A job's log tail as ``logTail`` shows it, and what it cost."""
+
+    text: str  # the lines, oldest first, joined with "\n"
+    lines: int
+    bytes: int  # UTF-8 bytes of the lines, one newline each
+    truncated: bool  # fewer lines than asked (min(limit, last_seq)): the allowance ran out
+
+
+@dataclass(frozen=True, slots=True)
+class TailRequest:
+    """A tail to read: the last ``limit`` lines, within ``allowance``."""
+
+    limit: int
+    allowance: Allowance
+
+
 @dataclass(frozen=True, slots=True)
 class JobSnapshot:
-    """A job with its items and log tail, read in one transaction; None where not asked for."""
+    """A job with its items and log tail, read in one snapshot; None where not asked for."""
 
     job: JobRecord
     items: list[ItemRecord] | None
-    tail: list[str] | None
+    tail: TailText | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,4 +130,4 @@ class JobPage:
     has_next_page: bool
     total_count: int | None  # None: not asked for
     items: dict[str, list[ItemRecord]] | None = None  # by job id
-    tails: dict[str, str] | None = None  # by job id: the last lines, oldest first, joined
+    tails: dict[str, TailText] | None = None  # by job id

@@ -45,6 +45,8 @@ SEED_RESPONSE: dict[str, Any] = {
         {"platform": "instagram", "code": "test456"},
     ],
     "log_tail": "Processing started\nProcessing item 1\nProcessing item 2",
+    # Added to the seed's body: whether the response budget cut log_tail.
+    "log_truncated": False,
 }
 
 

@@ -63,7 +63,15 @@ def new_key(database_url: str, name: str, scopes: str, tenant: str = "default") 
 
 
 def assert_seed_types(body: dict[str, Any]) -> None:
-    assert list(body) == ["status", "progress", "createdAt", "updatedAt", "items", "log_tail"]
+    assert list(body) == [
+        "status",
+        "progress",
+        "createdAt",
+        "updatedAt",
+        "items",
+        "log_tail",
+        "log_truncated",
+    ]
     assert isinstance(body["status"], str) and body["status"] == body["status"].lower()
     assert isinstance(body["progress"], int) and 0 <= body["progress"] <= 100
     assert ISO_MILLIS_Z.fullmatch(body["createdAt"]) and ISO_MILLIS_Z.fullmatch(body["updatedAt"])
@@ -71,7 +79,7 @@ def assert_seed_types(body: dict[str, Any]) -> None:
     for item in body["items"]:
         assert list(item) == ["platform", "code"]
         assert isinstance(item["code"], str) and item["platform"] == item["platform"].lower()
-    assert isinstance(body["log_tail"], str)
+    assert isinstance(body["log_tail"], str) and isinstance(body["log_truncated"], bool)
 
 
 async def test_seed_examples(database_url: str, tmp_path: Path, store: Store) -> None:

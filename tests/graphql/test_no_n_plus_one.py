@@ -16,8 +16,9 @@ from sqlalchemy import Connection, event, text
 from schema.build import JobgraphSchema
 from settings import Settings
 from storage.database import Database
-from storage.logs import _TAIL_TEXTS_SQLITE, tail_texts
+from storage.records import Allowance
 from storage.store import Store
+from storage.tails import _PG_PLAIN, _sqlite_batch_sql, read_tails
 from tests.conftest import GraphQLRunner
 from tests.factories import make_job
 
@@ -79,32 +80,27 @@ async def test_statement_count_does_not_depend_on_page_size(
     assert len(counts[50]) == (2 if one_document else 5), counts[50]
 
 
-def _plan(conn: Connection, job_ids: list[str]) -> str:
+ROOMY = Allowance(lines=50_000, bytes=8 * 1024 * 1024)
+
+
+def _plan(conn: Connection, ends: dict[str, int]) -> str:
     if conn.dialect.name == "sqlite":
-        # The text the fast paths run; SQLAlchemy renders the same statement.
-        sql, values = _TAIL_TEXTS_SQLITE.sqlite_statement({"job_ids": job_ids, "limit": 100})
-        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, tuple(values)).all()
+        # The text the fast paths run (and SQLAlchemy runs with them off).
+        values = [value for pair in ends.items() for value in pair]
+        sql = _sqlite_batch_sql(len(ends), windowed=False)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql, (*values, 100)).all()
         return "\n".join(str(row[-1]) for row in rows)
-    captured: list[tuple[str, Any]] = []
-
-    def record(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
-        captured.append((statement, parameters))
-
-    event.listen(conn, "before_cursor_execute", record)
-    tail_texts(conn, job_ids=job_ids, limit=100)
-    event.remove(conn, "before_cursor_execute", record)
-    statement, parameters = captured[-1]
     conn.execute(text("ANALYZE log_lines"))
-    conn.execute(text("ANALYZE jobs"))
-    rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+    params = {"job_ids": list(ends), "last_seqs": list(ends.values()), "limit": 100}
+    rows = conn.execute(text("EXPLAIN " + _PG_PLAIN.text), params).all()
     return "\n".join(str(row[0]) for row in rows)
 
 
 async def test_batched_tail_is_one_indexed_statement(store: Store) -> None:
     big = [await make_job(store, lines=20_000, batch=20_000) for _ in range(3)]
     small = [await make_job(store, lines=5) for _ in range(20)]
-    job_ids = [job.id for job in big + small]
-    plan = await store.db.read(lambda conn: _plan(conn, job_ids))
+    ends = {job.id: job.last_seq for job in big + small}
+    plan = await store.db.read(lambda conn: _plan(conn, ends))
     if store.db.is_sqlite:
         assert "SEARCH log_lines USING" in plan and "seq>" in plan, plan
         assert "SCAN log_lines" not in plan, plan
@@ -112,6 +108,8 @@ async def test_batched_tail_is_one_indexed_statement(store: Store) -> None:
         # One LIMITed backward range per job on the primary key.
         assert "Index Scan Backward using log_lines_pkey" in plan and "Limit" in plan, plan
         assert "Seq Scan on log_lines" not in plan, plan
-    tails = await store.logs.tail_texts(job_ids=job_ids, limit=2)
-    assert tails[big[0].id] == "line 19999\nline 20000"
-    assert tails[small[-1].id] == "line 4\nline 5"
+    tails = await store.db.read(
+        lambda conn: read_tails(conn, ends=ends, limit=2, allowance=ROOMY, widest=16_385)
+    )
+    assert tails[big[0].id].text == "line 19999\nline 20000"
+    assert tails[small[-1].id].text == "line 4\nline 5"

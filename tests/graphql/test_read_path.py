@@ -16,11 +16,13 @@ from sqlalchemy import bindparam, select
 from engine.sql import Query
 from storage.coltypes import utcnow
 from storage.logs import append_lines
+from storage.records import Allowance, TailRequest, TailText
 from storage.store import Store
 from storage.tables import jobs
 from tests.conftest import GraphQLRunner
 from tests.factories import make_job
 
+ALLOWANCE = Allowance(lines=50_000, bytes=8 * 1024 * 1024)
 FIELDS = "id status createdAt finishedAt items { position code url status } logTail"
 
 
@@ -89,16 +91,20 @@ async def test_records_carry_aware_utc_timestamps(store: Store) -> None:
     assert read.created_at.tzinfo is not None
     assert read.created_at.utcoffset() == UTC.utcoffset(None)
     snapshot = await store.jobs.get_job_snapshot(
-        job_id=created.id, tenant="default", items=True, tail=5
+        job_id=created.id, tenant="default", items=True, tail=TailRequest(5, ALLOWANCE)
     )
     assert snapshot is not None and snapshot.job == created
-    assert snapshot.tail == [] and [item.position for item in snapshot.items or []] == [0]
+    assert snapshot.tail == TailText("", 0, 0, False)
+    assert [item.position for item in snapshot.items or []] == [0]
 
 
 async def test_snapshot_respects_tenant(store: Store) -> None:
     job = await make_job(store, tenant="acme", items=1, lines=0)
     assert (
-        await store.jobs.get_job_snapshot(job_id=job.id, tenant="other", items=True, tail=1) is None
+        await store.jobs.get_job_snapshot(
+            job_id=job.id, tenant="other", items=True, tail=TailRequest(1, ALLOWANCE)
+        )
+        is None
     )
     assert await store.jobs.get_job_snapshot(job_id=job.id, tenant=None, items=False, tail=None)
 

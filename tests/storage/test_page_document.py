@@ -26,11 +26,13 @@ from storage.database import Database
 from storage.listing import JobListFilter, select_job_page
 from storage.logs import append_lines
 from storage.migrate import upgrade_to_head
-from storage.records import JobPage
+from storage.records import Allowance, JobPage, TailRequest
 from storage.store import Store
 from storage.tables import job_items, jobs
 from tests.factories import make_job
 
+WIDEST = 16_385  # the default message cap and its newline
+ROOMY = Allowance(lines=50_000, bytes=8 * 1024 * 1024)
 # What log text and item errors may hold: quotes, backslashes, control characters, non-ASCII.
 ODD_TEXTS = ['say "hi" \\ back', "tab\there \x01\x1f", "naïve — 日本語 🎬", "", "'single'"]
 
@@ -94,13 +96,22 @@ async def _both(
     count: bool,
     items: bool,
     tail: int | None,
+    allowance: Allowance = ROOMY,
 ) -> tuple[JobPage, JobPage]:
+    request = TailRequest(tail, allowance) if tail is not None else None
     document = await store.listing.job_page(
-        spec=spec, first=first, after=after, count=count, items=items, tail=tail
+        spec=spec, first=first, after=after, count=count, items=items, tail=request
     )
     statements = await store.db.read(
         lambda conn: select_job_page(
-            conn, spec=spec, first=first, after=after, count=count, items=items, tail=tail
+            conn,
+            spec=spec,
+            first=first,
+            after=after,
+            count=count,
+            items=items,
+            tail=request,
+            widest=WIDEST,
         )
     )
     return document, statements
@@ -128,6 +139,43 @@ async def test_every_part_of_a_page_agrees_with_the_statement_path(sqlite_store:
         assert document == statements, (spec, first, count, items, tail)
         compared += len(document.jobs)
     assert compared > 500  # the pages were not all empty
+
+
+async def test_tails_cut_by_a_small_allowance_agree_with_the_statement_path(
+    sqlite_store: Store,
+) -> None:
+    """Windowed tails in the document (each job's share worked out from the page's size
+    inside the statement) answer what the statement path answers with the page in hand."""
+    await _fill(sqlite_store)
+    truncated = 0
+    for first, tail, allowance in itertools.product(
+        (1, 3, 100),
+        (1, 4, 50),
+        (
+            Allowance(0, 0),
+            Allowance(7, 10**6),
+            Allowance(10**6, 9),
+            Allowance(40, 400),
+            Allowance(10**6, 600),
+        ),
+    ):
+        document, statements = await _both(
+            sqlite_store,
+            spec=JobListFilter(tenant=None),
+            first=first,
+            after=None,
+            count=False,
+            items=False,
+            tail=tail,
+            allowance=allowance,
+        )
+        assert document == statements, (first, tail, allowance)
+        assert document.tails is not None
+        tails = document.tails.values()
+        share = allowance.share(len(document.jobs))
+        assert all(t.lines <= share.lines and t.bytes <= share.bytes for t in tails)
+        truncated += sum(t.truncated for t in tails)
+    assert truncated > 50  # the allowances did cut
 
 
 async def test_pages_walked_by_cursor_agree_and_cover_every_job(sqlite_store: Store) -> None:
@@ -158,10 +206,15 @@ async def test_pages_walked_by_cursor_agree_and_cover_every_job(sqlite_store: St
 async def test_odd_text_survives_the_json_document(sqlite_store: Store) -> None:
     ids = await _fill(sqlite_store)
     page = await sqlite_store.listing.job_page(
-        spec=JobListFilter(tenant=None), first=100, after=None, count=False, items=True, tail=50
+        spec=JobListFilter(tenant=None),
+        first=100,
+        after=None,
+        count=False,
+        items=True,
+        tail=TailRequest(50, ROOMY),
     )
     assert page.tails is not None and page.items is not None
-    tails = "\n".join(page.tails.values())
+    tails = "\n".join(tail.text for tail in page.tails.values())
     for text in ODD_TEXTS:
         assert f"{text} #" in tails
     failed = [item for item in page.items[ids[5]] if item.status is ItemStatus.FAILED]
@@ -218,13 +271,19 @@ async def test_a_page_is_one_snapshot_while_lines_are_appended(sqlite_store: Sto
     states: set[int] = set()  # lines in the page's jobs: the reads saw the appends move on
     while not done.is_set() or pages < 5:
         page = await sqlite_store.listing.job_page(
-            spec=JobListFilter(tenant=None), first=10, after=None, count=True, items=True, tail=5
+            spec=JobListFilter(tenant=None),
+            first=10,
+            after=None,
+            count=True,
+            items=True,
+            tail=TailRequest(5, ROOMY),
         )
         assert page.tails is not None
         for job in page.jobs:
             first_seq = max(1, job.last_seq - 4)
             expected = [f"m{seq}" for seq in range(first_seq, job.last_seq + 1)]
-            assert (page.tails[job.id].split("\n") if job.last_seq else []) == expected
+            text = page.tails[job.id].text
+            assert (text.split("\n") if job.last_seq else []) == expected
         states.add(sum(job.last_seq for job in page.jobs))
         pages += 1
         await asyncio.sleep(0)

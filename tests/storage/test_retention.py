@@ -66,7 +66,7 @@ async def test_purge_deletes_old_finished_jobs_only(store: Store) -> None:
         assert await store.jobs.get_job(job_id=job_id, tenant=None) is None
     for job_id in kept:
         assert await store.jobs.get_job(job_id=job_id, tenant=None) is not None
-        assert len(await store.logs.tail_messages(job_id=job_id, limit=100)) == 12
+        assert len(await store.logs.tail_lines(job_id=job_id, limit=100)) == 12
 
     again = await store.retention.purge(cutoff=cutoff)
     assert (again.jobs, again.items, again.log_lines) == (0, 0, 0)
