@@ -43,7 +43,11 @@ def new_broker(settings: Settings) -> MemoryBroker | PgBroker:
     """The broker the database calls for: cross-process on PostgreSQL, in-process on SQLite."""
     if settings.is_sqlite:
         return MemoryBroker(max_queue=settings.live_queue_size)
-    return PgBroker(asyncpg_dsn(settings.database_url), max_queue=settings.live_queue_size)
+    return PgBroker(
+        asyncpg_dsn(settings.database_url),
+        max_queue=settings.live_queue_size,
+        timeouts=(settings.db_connect_timeout_seconds, settings.db_statement_timeout_seconds),
+    )
 
 
 def changed_jobs(
@@ -61,9 +65,19 @@ def changed_jobs(
 class PgBroker:
     """A :class:`~live.broker.Broker` whose events reach every process on one PostgreSQL."""
 
-    def __init__(self, dsn: str, *, max_queue: int) -> None:
+    def __init__(
+        self, dsn: str, *, max_queue: int, timeouts: tuple[float, float] = (60.0, 60.0)
+    ) -> None:
+        """``timeouts``: for connecting and for each statement, as the store's."""
         self.local = MemoryBroker(max_queue=max_queue)
-        self._notifier = PgNotifier(dsn, deliver=self._from_peer, resync=self._resync)
+        connect_timeout, command_timeout = timeouts
+        self._notifier = PgNotifier(
+            dsn,
+            deliver=self._from_peer,
+            resync=self._resync,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+        )
         self._store: Store | None = None
         self._last_alive = utcnow()
 

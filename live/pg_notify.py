@@ -60,8 +60,19 @@ class PgNotifier:
     subscribers must re-read the store).
     """
 
-    def __init__(self, dsn: str, *, deliver: Deliver, resync: Resync | None = None) -> None:
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        deliver: Deliver,
+        resync: Resync | None = None,
+        connect_timeout: float = 60.0,
+        command_timeout: float | None = None,
+    ) -> None:
         self._dsn = dsn
+        # A database that stops answering must not hold a sender (and the mutation behind it)
+        # or the listener's reconnection for longer than the store's own timeouts.
+        self._timeouts = {"timeout": connect_timeout, "command_timeout": command_timeout}
         self._deliver = deliver
         self._resync = resync
         self.origin = uuid.uuid4().hex
@@ -84,7 +95,7 @@ class PgNotifier:
             for attempt in (1, 2):
                 try:
                     if self._sender is None or self._sender.is_closed():
-                        self._sender = await asyncpg.connect(self._dsn)
+                        self._sender = await asyncpg.connect(self._dsn, **self._timeouts)
                     await self._sender.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
                     return
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
@@ -107,7 +118,7 @@ class PgNotifier:
 
     async def _listen(self) -> None:
         self._listener = await asyncpg.connect(
-            self._dsn, server_settings={"application_name": LISTENER_NAME}
+            self._dsn, server_settings={"application_name": LISTENER_NAME}, **self._timeouts
         )
         await self._listener.add_listener(CHANNEL, self._on_notification)
 

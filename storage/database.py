@@ -52,9 +52,17 @@ _MAYBE_UNREACHABLE: tuple[type[BaseException], ...] = (*_UNREACHABLE, exc.DBAPIE
 
 
 class Database:
-    """Owns the engine; ``read``/``write`` run a function in a transaction, returning its value."""
+    """Owns the engine; ``read``/``write`` run a function in a transaction, returning its value.
 
-    def __init__(self, settings: Settings) -> None:
+    On PostgreSQL a database that stops answering (a link that drops packets says nothing) is
+    found out by timeouts: opening a connection (``JOBGRAPH_DB_CONNECT_TIMEOUT_SECONDS``, also
+    the wait for a pooled one) and each statement (``JOBGRAPH_DB_STATEMENT_TIMEOUT_SECONDS``;
+    ``patient=True`` leaves statements unbounded, for work that may take long: migrations).
+    Either way the request is UNAVAILABLE, and the pool replaces the connection once the
+    database answers again.
+    """
+
+    def __init__(self, settings: Settings, *, patient: bool = False) -> None:
         self.settings = settings
         self.dialect = "sqlite" if settings.is_sqlite else "postgresql"
         self._write_lock = asyncio.Lock()
@@ -70,12 +78,19 @@ class Database:
                     errors=_UNREACHABLE,
                 )
         else:
+            statement_timeout = None if patient else settings.db_statement_timeout_seconds
             self._async_engine = create_async_engine(
                 settings.database_url,
                 pool_size=settings.db_pool_size,
                 max_overflow=settings.db_pool_size,
                 pool_pre_ping=True,
-                pool_timeout=10,
+                pool_timeout=settings.db_connect_timeout_seconds,
+                # asyncpg's own: the connect timeout covers the handshake and authentication,
+                # the command timeout every statement (the pre-ping's included).
+                connect_args={
+                    "timeout": settings.db_connect_timeout_seconds,
+                    "command_timeout": statement_timeout,
+                },
             )
 
     @property
@@ -139,14 +154,31 @@ class Database:
     async def write(self, work: Work[T]) -> T:
         try:
             if self._sync_engine is not None:
-                engine = self._sync_engine
-                async with self._write_lock:
-                    return await anyio.to_thread.run_sync(_run_immediate, engine, work)
+                return await self._sqlite_write(self._sync_engine, work)
             assert self._async_engine is not None
             async with self._async_engine.begin() as aconn:
                 return await aconn.run_sync(work)
         except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
+
+    async def _sqlite_write(self, engine: Engine, work: Work[T]) -> T:
+        """One write at a time per process, and each within the busy timeout from when it was
+        asked for: while another process holds the database's write lock, writes queued here
+        must not wait a busy timeout each, one after the other."""
+        loop = asyncio.get_running_loop()
+        patience = self.settings.sqlite_busy_timeout_ms / 1000
+        deadline = loop.time() + patience
+        try:
+            async with asyncio.timeout(patience):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise sqlite3.OperationalError("database is locked") from None
+        try:
+            left_ms = max(0, int((deadline - loop.time()) * 1000))
+            full_ms = self.settings.sqlite_busy_timeout_ms
+            return await anyio.to_thread.run_sync(_run_immediate, engine, work, left_ms, full_ms)
+        finally:
+            self._write_lock.release()
 
     async def ping(self) -> None:
         await self.read(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
@@ -168,9 +200,16 @@ class Database:
             await self._async_engine.dispose()
 
 
-def _run_immediate(engine: Engine, work: Work[T]) -> T:
-    with engine.connect().execution_options(sqlite_immediate=True) as conn, conn.begin():
-        return work(conn)
+def _run_immediate(engine: Engine, work: Work[T], busy_ms: int, full_ms: int) -> T:
+    with engine.connect().execution_options(sqlite_immediate=True) as conn:
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        driver.execute(f"PRAGMA busy_timeout={busy_ms}")  # what is left of this write's wait
+        try:
+            with conn.begin():
+                return work(conn)
+        finally:
+            driver.execute(f"PRAGMA busy_timeout={full_ms}")  # pooled: reads use it too
 
 
 def _unavailable(error: BaseException) -> Unavailable:

@@ -43,8 +43,18 @@ def _current(connection: Connection) -> str | None:
 
 
 async def upgrade_to_head(db: Database) -> None:
-    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL)."""
-    await db.write(_upgrade)
+    """Apply every pending migration (idempotent; safe with several processes on PostgreSQL).
+
+    On PostgreSQL it runs on a connection of its own without the statement timeout: a
+    migration may rewrite a big table."""
+    if db.is_sqlite:
+        await db.write(_upgrade)
+        return
+    patient = Database(db.settings, patient=True)
+    try:
+        await patient.write(_upgrade)
+    finally:
+        await patient.dispose()
 
 
 async def is_at_head(db: Database) -> bool:
