@@ -55,6 +55,7 @@ def _turn_off(part: str) -> None:
     import storage.coltypes
     import storage.database
     import storage.logs
+    import storage.tails
     from engine import codegen, compat, sql
     from engine.executor import FastExecutionContext
 
@@ -79,6 +80,7 @@ def _turn_off(part: str) -> None:
     elif part == "sql":
         sql.fast_paths = lambda _conn: False
         storage.logs.fast_paths = lambda _conn: False  # type: ignore[assignment]
+        storage.tails.fast_paths = lambda _conn: False  # type: ignore[assignment]
     elif part == "reads":
         storage.database.SqliteReads = lambda *_a, **_k: None  # type: ignore[assignment,misc]
     elif part == "datetimes":

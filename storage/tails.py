@@ -7,8 +7,8 @@ UTF-8 bytes (each line counting its newline) shared equally by the jobs read tog
 bound is applied in SQL, so no read brings more than the allowance out of the database:
 
 - *plain*: when the allowance cannot run out (``limit`` lines of the widest message a worker may
-  write fit in each job's share), the statement reads the last ``limit`` lines by index, as
-  a tail read always did;
+  write fit in each job's share), the statement reads the last ``limit`` lines by index and
+  nothing more;
 - *windowed*: otherwise a window sum of the lines' byte lengths, newest first, keeps the
   lines that fit, and ``LIMIT`` stops the index range one line past what the share allows.
   The cost grows with the lines a share can hold, never with the log.

@@ -68,7 +68,7 @@ async def test_submit_answers_hide_the_log(client: Client, field: str) -> None:
     pending = await job_with_lines(client)
     items = '[{url: "https://youtu.be/dQw4w9WgXcQ"}]'
     cases = {
-        # The example of the issue: an idempotency key naming a job that has a log.
+        # An idempotency key naming a job that has a log answers that job.
         "createJob": f'createJob(input: {{items: {items}, idempotencyKey: "k"}})',
         "cancelJob": f'cancelJob(id: "{pending}")',
         "retryJob": f'retryJob(id: "{failed}")',
