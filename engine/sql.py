@@ -206,11 +206,21 @@ class SqliteReads:
         """``statement`` on a reader thread: SQLite works with the GIL released while the loop
         serves other requests. Only for a single big statement: a thread that wants the GIL
         back while the loop is busy waits up to the switch interval at every step."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self._readers(), self.statement, work
+        )
+
+    async def read_off_loop(self, work: Callable[[Connection], T]) -> T:
+        """``read`` on a reader thread: for a few statements of which one may be big (a page
+        of jobs with long tails); each statement pays the GIL's hand-over, as above."""
+        return await asyncio.get_running_loop().run_in_executor(self._readers(), self.read, work)
+
+    def _readers(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=self._threads, thread_name_prefix="jobgraph-sqlite-read"
             )
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self.statement, work)
+        return self._pool
 
     def _connection(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)

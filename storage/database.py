@@ -142,12 +142,25 @@ class Database:
             raise _unavailable(error) from error
 
     async def read_statement_off_loop(self, work: Work[T]) -> T:
-        """``read_statement`` for a big statement: with the fast paths on SQLite it runs on a
-        reader thread, and SQLite works with the GIL released while the loop serves."""
+        """``read_statement`` for a big statement: on SQLite it runs on a thread (with the fast
+        paths on, a reader thread), and SQLite works with the GIL released while the loop
+        serves."""
         if self._fast is None:
-            return await self.read(work)
+            return await self.read_off_loop(work)
         try:
             return await self._fast.statement_off_loop(work)
+        except _MAYBE_UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def read_off_loop(self, work: Work[T]) -> T:
+        """``read`` for work that may read a lot (long log tails): on SQLite it runs on a
+        thread, so that the loop serves meanwhile; on PostgreSQL it is ``read``."""
+        if self._sync_engine is None:
+            return await self.read(work)
+        try:
+            if self._fast is not None:
+                return await self._fast.read_off_loop(work)
+            return await anyio.to_thread.run_sync(_run_read, self._sync_engine, work)
         except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
@@ -198,6 +211,11 @@ class Database:
             self._sync_engine.dispose()
         if self._async_engine is not None:
             await self._async_engine.dispose()
+
+
+def _run_read(engine: Engine, work: Work[T]) -> T:
+    with engine.connect() as conn, conn.begin():
+        return work(conn)
 
 
 def _run_immediate(engine: Engine, work: Work[T], busy_ms: int, full_ms: int) -> T:

@@ -194,7 +194,7 @@ def select_job_snapshot(
     """What job(id, tail) shows, in one transaction: one consistent snapshot (status, items and
     log agree) for one unit of work instead of three. ``tail`` None: no log read;
     ``big_tail`` False leaves a tail that ``storage.tails.is_big`` calls big unread (the
-    caller reads it on a reader thread; it ends at the snapshot's last seq all the same)."""
+    caller reads it on a thread; it ends at the snapshot's last seq all the same)."""
     job = select_job(conn, job_id=job_id, tenant=tenant)
     if job is None:
         return None
@@ -297,10 +297,10 @@ class JobStore:
     async def get_job_snapshot(
         self, *, job_id: str, tenant: str | None, items: bool, tail: TailRequest | None
     ) -> JobSnapshot | None:
-        """The job plus, on request, its items and log tail: one read, and with the fast paths
-        on SQLite a big tail read on a reader thread after it."""
+        """The job plus, on request, its items and log tail: one read, and on SQLite (whose
+        reads run on the event loop) a big tail read on a thread after it."""
         widest = self._db.settings.max_log_message_bytes + 1
-        on_loop = self._db.fast_sqlite
+        on_loop = self._db.is_sqlite
         snapshot = await self._db.read(
             lambda conn: select_job_snapshot(
                 conn,

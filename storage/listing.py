@@ -34,7 +34,14 @@ from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
 from storage.records import Allowance, JobPage, LogLineRecord, TailRequest, TailText
 from storage.tables import LINE_COLUMNS, job_items, jobs, log_lines
-from storage.tails import byte_length, is_big, plain_is_exact, read_tails, windowed_tails
+from storage.tails import (
+    PROBE_LINES,
+    byte_length,
+    is_big,
+    plain_is_exact,
+    read_tails,
+    windowed_tails,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +229,23 @@ def _windowed_log_page(
     allowance: Allowance,
 ) -> LogPageRecord:
     keep = max(0, min(limit, allowance.lines))
+    if keep > PROBE_LINES:
+        # As storage.tails.windowed_tails: a page cut (or ended) within its first lines is
+        # final, and costs no window over the whole page.
+        probe = _window_of(conn, conditions, order, PROBE_LINES, backward, allowance)
+        if len(probe.lines) < PROBE_LINES:
+            return probe
+    return _window_of(conn, conditions, order, keep, backward, allowance)
+
+
+def _window_of(
+    conn: Connection,
+    conditions: list[ColumnElement[bool]],
+    order: ColumnElement[Any],
+    keep: int,
+    backward: bool,
+    allowance: Allowance,
+) -> LogPageRecord:
     cost = byte_length(log_lines.c.message) + 1
     ranked = (
         select(
@@ -300,8 +324,12 @@ class ListingStore:
             if form == "plain" and tail is not None and page.tails:
                 await self._recheck_plain(page, page.tails, tail)
             return page
-        # One read transaction: the count, the page, its items and tails see one snapshot.
-        return await self._db.read(
+        # One read transaction: the count, the page, its items and tails see one snapshot; on
+        # a thread when the tails may be long (SQLite).
+        read = self._db.read
+        if tail is not None and is_big(first * min(tail.limit, tail.allowance.lines)):
+            read = self._db.read_off_loop
+        return await read(
             lambda conn: select_job_page(
                 conn,
                 spec=spec,
@@ -341,7 +369,7 @@ class ListingStore:
         last_seq: int,
     ) -> LogPageRecord:
         """``last_seq``: the job's, as last read; a page that may hold more lines than
-        ``storage.tails.is_big`` allows is read on a reader thread (SQLite, fast paths on)."""
+        ``storage.tails.is_big`` allows is read on a thread (SQLite)."""
         widest = self._widest
 
         def work(conn: Connection) -> LogPageRecord:

@@ -38,8 +38,8 @@ class LogStore:
     async def tails(
         self, *, ends: Mapping[str, int], limit: int, allowance: Allowance
     ) -> dict[str, TailText]:
-        """``storage.tails.read_tails`` in one statement, on a reader thread when it may be
-        big (SQLite, fast paths on)."""
+        """``storage.tails.read_tails`` in one statement, on a thread when it may be big
+        (SQLite)."""
         widest = self._db.settings.max_log_message_bytes + 1
 
         def work(conn: Connection) -> dict[str, TailText]:

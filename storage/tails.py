@@ -34,8 +34,9 @@ from storage.records import Allowance, TailText
 from storage.tables import log_lines
 
 EMPTY = TailText("", 0, 0, False)
-# Reads of more lines than this run on a reader thread (SQLite, fast paths on): 256 lines of
-# the widest messages take a few milliseconds, a tail of 10,000 up to a few hundred.
+# Reads of more lines than this run on a thread (SQLite; a reader thread with the fast paths
+# on): 256 lines of the widest messages take a few milliseconds, a tail of 10,000 up to a few
+# hundred.
 OFF_LOOP_LINES = 256
 
 
@@ -113,9 +114,34 @@ def _plain(conn: Connection, ends: Mapping[str, int], limit: int) -> dict[str, T
 def windowed_tails(
     conn: Connection, *, ends: Mapping[str, int], limit: int, share: Allowance
 ) -> dict[str, TailText]:
-    """The windowed read: each job's tail within ``share`` (jobs with lines only)."""
-    found: dict[str, TailText] = {}
+    """The windowed read: each job's tail within ``share`` (jobs with lines only).
+
+    A window cannot stop at the first line that does not fit: it sums every line up to its
+    ``LIMIT``. So a long read first looks at the newest ``PROBE_LINES`` lines; a tail cut among
+    them is final (the lines that fit are a prefix, newest first), and only the others are
+    read in full. A field that finds little left (an alias after the first) costs a probe."""
     read = read_limit(limit=limit, share=share)
+    if read <= PROBE_LINES:
+        return _windowed(conn, ends, limit, share, read)
+    found = _windowed(conn, ends, limit, share, PROBE_LINES)
+    longer = {
+        job_id: last
+        for job_id, last in ends.items()
+        if last > PROBE_LINES and found[job_id].lines == PROBE_LINES
+    }
+    if longer:
+        found.update(_windowed(conn, longer, limit, share, read))
+    return found
+
+
+# How many of the newest lines a long windowed read looks at first (windowed_tails).
+PROBE_LINES = 64
+
+
+def _windowed(
+    conn: Connection, ends: Mapping[str, int], limit: int, share: Allowance, read: int
+) -> dict[str, TailText]:
+    found: dict[str, TailText] = {}
     if conn.dialect.name == "postgresql":
         params = {
             "job_ids": list(ends),
