@@ -4,14 +4,15 @@ Store code is written once, as synchronous functions over a SQLAlchemy Core ``Co
 On PostgreSQL they run through the asyncpg engine with ``AsyncConnection.run_sync`` (greenlet
 bridged, no thread). On SQLite they run on the stdlib driver: reads synchronously on the event
 loop (a WAL snapshot read of a few indexed rows takes microseconds, less than a thread hop),
-writes in one worker thread per unit of work, behind a per-process lock and ``BEGIN IMMEDIATE``
-so that concurrent writers queue instead of failing on lock upgrades.
+except big ones (``read_off_loop``: long log tails and pages) on a thread; writes in one worker
+thread per unit of work, behind a per-process lock and ``BEGIN IMMEDIATE`` so that concurrent
+writers queue instead of failing on lock upgrades.
 
 With the fast paths on, SQLite reads go through ``engine.sql.SqliteReads`` (a reused
-connection per thread, a bare ``BEGIN`` on the driver) and big single-statement reads (a page
-of jobs: ``storage.page_document``) run on a reader thread; the engine carries the
-``engine.sql.FAST_PATHS_OPTION`` execution option, so hot statements run raw on the driver.
-Off, every read checks a connection out of the pool and begins through SQLAlchemy.
+connection per thread, a bare ``BEGIN`` on the driver) and big reads (a page of jobs:
+``storage.page_document``; long tails: ``storage.tails``) run on a reader thread; the engine
+carries the ``engine.sql.FAST_PATHS_OPTION`` execution option, so hot statements run raw on
+the driver. Off, every read checks a connection out of the pool and begins through SQLAlchemy.
 """
 
 from __future__ import annotations
