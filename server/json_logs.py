@@ -17,6 +17,7 @@ import orjson
 
 from server.request_context import current_request
 from settings import Settings
+from telemetry import tracing
 
 # Fields a record may carry through ``extra=`` that the JSON line keeps.
 _EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "operation_type", "outcome")
@@ -31,7 +32,8 @@ def redact(text: str) -> str:
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", "request_id", "operation", ...}`` per line."""
+    """``{"time", "level", "logger", "message", "request_id", "operation", "trace_id",
+    "span_id", ...}`` per line (the trace ids when tracing is on and a span is current)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -46,6 +48,10 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = info.request_id
             if info.operation is not None:
                 line["operation"] = info.operation
+        if tracing.provider() is not None:
+            ids = tracing.current_ids()
+            if ids is not None:
+                line["trace_id"], line["span_id"] = ids
         for name in _EXTRA_FIELDS:
             value = record.__dict__.get(name)
             if value is not None:

@@ -19,6 +19,7 @@ MODULES = [
     "server.negotiation",
     "settings",
     "storage.retention",
+    "telemetry.documents",
 ]
 
 
