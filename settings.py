@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     # paths on; 0: Python's default (engine.gc).
     gc_gen0_threshold: int = Field(default=10_000, ge=0)
 
+    # Documents sent by reference (server.persisted): a manifest of trusted documents
+    # ({"<sha256 hex>": "<text>"}, GraphQL Code Generator's format), whether only trusted
+    # documents run (text is refused), whether admin keys may still send text, and how long a
+    # browser may reuse an answer to a GET by hash.
+    trusted_documents: str | None = None
+    trusted_documents_only: bool = False
+    trusted_documents_admin_bypass: bool = False
+    persisted_query_max_age: int = Field(default=5, ge=0)
+
     # NoDecode: the variable is a comma-separated list (JSON lists are accepted by the validator).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.database import Database
+from storage.documents import DocumentStore
 from storage.events import EventPublisher, NullPublisher
 from storage.follow import FollowReads
 from storage.jobs import JobStore
@@ -27,3 +28,4 @@ class Store:
         self.lifecycle = LifecycleStore(db, self.publisher)
         self.retention = RetentionStore(db)
         self.listing = ListingStore(db)
+        self.documents = DocumentStore(db)

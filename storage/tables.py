@@ -87,6 +87,17 @@ class ApiKeyRow(SQLModel, table=True):
     last_used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+class TrustedDocumentRow(SQLModel, table=True):
+    """A document this server runs by id (``documentId``), added with ``app.py documents``."""
+
+    __tablename__ = "trusted_documents"
+
+    # "sha256:<64 hex>" or a custom id without a colon.
+    id: str = Field(primary_key=True, max_length=200)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
 jobs = JobRow.__table__  # type: ignore[attr-defined]
 job_items = JobItemRow.__table__  # type: ignore[attr-defined]
 log_lines = LogLineRow.__table__  # type: ignore[attr-defined]
@@ -99,4 +110,5 @@ LINE_COLUMNS = (
     log_lines.c.attempt,
 )
 api_keys = ApiKeyRow.__table__  # type: ignore[attr-defined]
+trusted_documents = TrustedDocumentRow.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata
