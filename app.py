@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             if isinstance(broker, PgBroker):
                 await broker.start(store)
             view.store = store
+            view.documents.store = store
             metrics.watch_pool(db.pool_status)
             app.state.store = store
             app.state.settings = settings

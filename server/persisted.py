@@ -24,7 +24,7 @@ import hashlib
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -122,7 +122,7 @@ class PersistedDocuments:
         query: object,
         extensions: object,
         document_id_value: object = None,
-        is_admin: bool = False,
+        is_admin: bool | Callable[[], Awaitable[bool]] = False,
     ) -> Resolved:
         """The text a request runs, from what it sent; raises an ``AppError`` to refuse it."""
         if document_id_value is not None:
@@ -135,7 +135,9 @@ class PersistedDocuments:
             if not query:
                 return Resolved(text, True)
         if query is not None and self.settings.trusted_documents_only:
-            bypass = self.settings.trusted_documents_admin_bypass and is_admin
+            bypass = self.settings.trusted_documents_admin_bypass and (
+                is_admin if isinstance(is_admin, bool) else await is_admin()
+            )
             if not bypass:
                 raise PersistedQueryRequired(
                     "this server runs only trusted documents: send a documentId"

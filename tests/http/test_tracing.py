@@ -71,8 +71,10 @@ async def test_a_request_is_one_trace_joined_to_the_callers(
         headers={"X-API-Key": key, "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
     )
     assert response.json()["data"]["job"]["logTail"] == "line 2\nline 3"
-    finished = spans.get_finished_spans()
-    assert {format(s.context.trace_id, "032x") for s in finished} == {TRACE_ID}
+    # Background work (the lease sweeper's statements) may trace in between: its own traces.
+    finished = [
+        s for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == TRACE_ID
+    ]
     server = [s for s in finished if s.kind is SpanKind.SERVER]
     assert len(server) == 1 and format(server[0].parent.span_id, "016x") == PARENT_ID  # type: ignore[union-attr]
     operation = _by_name(spans)["query"]

@@ -33,6 +33,12 @@ function byReference(params) {
   return { ...rest, documentId: id };
 }
 
+/** The same for a WebSocket payload, whose `query` graphql-ws requires to be a string. */
+function byReferenceOverSocket(payload) {
+  const named = byReference(payload);
+  return named === payload ? payload : { ...named, query: "" };
+}
+
 /** POST a GraphQL request; resolves to the response's JSON body whatever the HTTP status. */
 export async function postGraphQL(params, headers = {}) {
   let response;
@@ -153,7 +159,7 @@ export function wsClient(key = loadKey()) {
 
 /** Subscribe; sink = { next(result), error(err), complete() }. Returns a dispose function. */
 export function subscribe(query, variables, sink, key = loadKey()) {
-  return wsClient(key).subscribe(byReference({ query, variables }), sink);
+  return wsClient(key).subscribe(byReferenceOverSocket({ query, variables }), sink);
 }
 
 /** A GraphQL-shaped result from whatever a WebSocket failure delivers (Error, CloseEvent, list). */
