@@ -25,7 +25,15 @@ from storage.store import Store
 
 PG_ADMIN_URL = os.environ.get("JOBGRAPH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-_TABLES = ("log_lines", "job_items", "jobs", "api_keys")
+_TABLES = (
+    "webhook_deliveries",
+    "job_webhooks",
+    "webhook_secrets",
+    "log_lines",
+    "job_items",
+    "jobs",
+    "api_keys",
+)
 
 
 async def _pg_reachable() -> str | None:
