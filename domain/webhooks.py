@@ -83,6 +83,7 @@ class Outcome(enum.StrEnum):
     HTTP_ERROR = "http_error"  # any other status
     UNREACHABLE = "unreachable"  # DNS, connection, TLS or timeout
     REFUSED = "refused"  # the address is not allowed: never retried
+    UNSIGNED = "unsigned"  # the tenant's secret could not be read: nothing was sent
 
     @property
     def retried(self) -> bool:
