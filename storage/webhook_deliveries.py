@@ -166,7 +166,7 @@ def settle(
     else:
         delay = retry_delay(schedule, claimed.step + 1, jitter=jitter, rng=rng)
         if delay is not None and result.retry_after is not None:
-            delay = min(result.retry_after, max(schedule))
+            delay = result.retry_after  # the sender caps it at the schedule's longest wait
         status = DeliveryStatus.GAVE_UP if delay is None else DeliveryStatus.FAILED
     done = conn.execute(
         update(webhook_deliveries)
