@@ -101,7 +101,10 @@ class Receiver:
         sock.bind((self.host, 0))
         self.port = sock.getsockname()[1]
         app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST", "GET"])])
-        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        # A held (slow) answer must not hold the test up when the receiver stops.
+        config = uvicorn.Config(
+            app, log_level="warning", lifespan="off", timeout_graceful_shutdown=1
+        )
         server = self._server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
