@@ -110,8 +110,10 @@ async def _truncate(url: str) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, env="test")
+def settings(database_url: str, tmp_path: Any) -> Settings:
+    # The webhook secrets' key file per test, not in the working directory.
+    key_file = str(tmp_path / "webhook-secret.key")
+    return Settings(database_url=database_url, env="test", webhook_secret_key_file=key_file)
 
 
 @pytest.fixture
