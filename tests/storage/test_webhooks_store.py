@@ -8,6 +8,7 @@ import asyncio
 import json
 import random
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pytest
@@ -136,7 +137,7 @@ async def test_lease_expiry_requeues_quietly_and_fails_loudly(store: Store) -> N
     for _ in range(store.db.settings.max_attempts):
         await claim(store)
         later += timedelta(hours=2)
-        store.lifecycle.clock = lambda at=later: at
+        store.lifecycle.clock = partial(lambda moment: moment, later)
         await store.lifecycle.expire_leases()
         store.lifecycle.clock = utcnow
     # Each run started; the requeues said nothing; the last expiry failed the job.
