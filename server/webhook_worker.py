@@ -99,7 +99,9 @@ class WebhookWorker:
         unfinished = dict(self._in_flight)
         for running in unfinished:
             running.cancel()
-        await asyncio.gather(*unfinished, return_exceptions=True)
+        if unfinished:
+            # Bounded: a task waiting on a database thread ends when that thread does.
+            await asyncio.wait(list(unfinished), timeout=self._grace)
         with contextlib.suppress(Exception):
             await self._store.webhooks.release(claimed=list(unfinished.values()))
 

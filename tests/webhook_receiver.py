@@ -115,5 +115,5 @@ class Receiver:
             yield self
         finally:
             server.should_exit = True
-            await task
+            await asyncio.wait_for(task, 10)
             sock.close()
