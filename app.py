@@ -29,6 +29,7 @@ from server.metrics import Metrics, metrics_endpoint
 from server.request_context import RequestContextMiddleware
 from server.rest import rest_routes
 from server.sweeper import LeaseSweeper
+from server.webhook_worker import WebhookWorker
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -62,6 +63,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
         if traced:
             tracing.trace_engine(db.engine)
+        # Sends the webhook deliveries that are due; every process runs one.
+        webhooks = WebhookWorker(store, settings, metrics)
         try:
             if migrate:
                 await upgrade_to_head(db)
@@ -74,9 +77,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             app.state.settings = settings
             app.state.broker = broker
             sweeper.start()
+            webhooks.start()
             # Lifespan state: server.graceful finds the broker here to end subscriptions first.
             yield {"broker": broker}
         finally:
+            await webhooks.stop()
             await sweeper.stop()
             # Open subscriptions end as completed streams before the database goes away.
             await broker.close(grace=settings.live_shutdown_grace_seconds)

@@ -1,4 +1,4 @@
-"""The command line: ``python app.py serve|migrate|keys|bootstrap-key``."""
+"""The command line: ``python app.py serve|migrate|keys|webhooks|purge|bootstrap-key``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from storage.database import Database
 from storage.migrate import upgrade_to_head
 from storage.retention import parse_age
 from storage.store import Store
+from storage.webhook_secrets import SecretUnreadable
 
 _DEV_KEY_NAME = "development"
 _SCOPES_HELP = """scopes:
@@ -104,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument(
         "id", metavar="ID_OR_PREFIX", help="e.g. 3f2c… (id) or jg_AbC1234… (prefix)"
     )
+    hooks = commands.add_parser("webhooks", help="webhook signing secrets").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    secret = hooks.add_parser(
+        "secret",
+        help="print a tenant's signing secret (whsec_...) alone on stdout",
+        description="Print the tenant's webhook signing secret, alone, on stdout; it is made "
+        "on first use. Receivers verify deliveries with it (docs/webhooks.md).",
+    )
+    secret.add_argument("--tenant", default="default", help="whose secret (default: default)")
+    secret.add_argument(
+        "--rotate",
+        action="store_true",
+        help="make a new secret and print it; deliveries carry the old one's signature too "
+        "for JOBGRAPH_WEBHOOK_ROTATION_HOURS (24)",
+    )
     return parser
 
 
@@ -126,6 +143,7 @@ def run(argv: list[str]) -> int:
         "keys": lambda store: _keys(store, args),
         "purge": lambda store: _purge(store, older_than=args.older_than, dry_run=args.dry_run),
         "documents": lambda store: _documents(store, args),
+        "webhooks": lambda store: _webhook_secret(store, tenant=args.tenant, rotate=args.rotate),
     }
     return asyncio.run(_with_store(settings, handlers[args.command]))
 
@@ -258,6 +276,29 @@ async def _purge(store: Store, *, older_than: str, dry_run: bool) -> int:
         f"{verb} {report.jobs} jobs, {report.items} items, {report.log_lines} log lines "
         f"(finished before {cutoff.isoformat(timespec='seconds')})"
     )
+    return 0
+
+
+async def _webhook_secret(store: Store, *, tenant: str, rotate: bool) -> int:
+    await upgrade_to_head(store.db)
+    if not tenant.strip():
+        print("error: --tenant must not be empty", file=sys.stderr)
+        return 2
+    try:
+        if rotate:
+            secret = await store.webhook_secrets.rotate(tenant=tenant)
+        else:
+            secret = await store.webhook_secrets.get_or_create(tenant=tenant)
+    except (SecretUnreadable, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(secret)
+    if rotate:
+        hours = store.db.settings.webhook_rotation_hours
+        print(
+            f"rotated: deliveries are signed with the new and the old secret for {hours:g} h",
+            file=sys.stderr,
+        )
     return 0
 
 

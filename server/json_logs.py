@@ -25,10 +25,12 @@ _EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "operation
 # under that rule (a client pasting its key into a query string, an exception message, ...).
 _KEY_PATTERN = re.compile(r"jg_[A-Za-z0-9_\-]{8,}")
 _REDACTED = "jg_[REDACTED]"
+# Webhook signing secrets (whsec_ + base64) are never logged either; the same net under that.
+_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{8,}")
 
 
 def redact(text: str) -> str:
-    return _KEY_PATTERN.sub(_REDACTED, text)
+    return _SECRET_PATTERN.sub("whsec_[REDACTED]", _KEY_PATTERN.sub(_REDACTED, text))
 
 
 class JsonFormatter(logging.Formatter):
