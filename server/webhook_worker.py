@@ -22,6 +22,7 @@ import uuid
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from opentelemetry.trace import SpanKind
 from standardwebhooks import Webhook
 
 from domain.errors import AppError
@@ -33,6 +34,7 @@ from storage.store import Store
 from storage.webhook_deliveries import AttemptResult, Settled
 from storage.webhook_records import ClaimedDelivery
 from storage.webhook_secrets import SecretUnreadable
+from telemetry import tracing
 
 log = logging.getLogger("jobgraph.webhooks")
 
@@ -135,15 +137,29 @@ class WebhookWorker:
         task.add_done_callback(finished)
 
     async def _deliver(self, claimed: ClaimedDelivery) -> None:
-        try:
-            result = await self._attempt(claimed)
-            settled = await self._store.webhooks.settle(claimed=claimed, result=result)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            # Left held: once the hold runs out, this or another process sends it again.
-            log.exception("webhook delivery %s could not be recorded", claimed.id)
-            return
+        # One span per attempt when tracing is on: the receiver's origin, never the body.
+        attributes = {
+            "webhook.event": claimed.event.value,
+            "webhook.attempt": claimed.attempt,
+            "jobgraph.job.id": claimed.job_id,
+            "server.address": origin_of(claimed.url),
+        }
+        with tracing.tracer().start_as_current_span(
+            "webhook delivery", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            try:
+                result = await self._attempt(claimed)
+                settled = await self._store.webhooks.settle(claimed=claimed, result=result)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Left held: once the hold runs out, this or another process sends it again.
+                log.exception("webhook delivery %s could not be recorded", claimed.id)
+                return
+            if span.is_recording():
+                span.set_attribute("webhook.outcome", result.outcome.value)
+                if result.response_status is not None:
+                    span.set_attribute("http.response.status_code", result.response_status)
         self._report(claimed, result, settled)
 
     async def _attempt(self, claimed: ClaimedDelivery) -> AttemptResult:

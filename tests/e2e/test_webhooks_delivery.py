@@ -380,3 +380,33 @@ async def test_a_delivery_waits_in_the_outbox_for_a_worker(
             await receiver.wait_for("/later", 1)
             (attempt,) = await jg.settled(job_id, 1)
     assert attempt["status"] == "SUCCEEDED"
+
+
+async def test_each_attempt_is_a_span_when_tracing_is_on(database_url: str, tmp_path: Path) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import engine.sql
+    from telemetry import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.configure(SimpleSpanProcessor(exporter))
+    try:
+        async with Receiver().running() as receiver, jobgraph(database_url, tmp_path) as jg:
+            receiver.script("/traced", 500, 200)
+            job_id = await jg.create(receiver.url("/traced"))
+            await finish(jg, job_id)
+            await jg.settled(job_id, 2)
+    finally:
+        tracing.shutdown()
+        engine.sql.observe = None
+    spans = [s for s in exporter.get_finished_spans() if s.name == "webhook delivery"]
+    assert len(spans) == 2
+    outcomes = sorted(str((s.attributes or {})["http.response.status_code"]) for s in spans)
+    assert outcomes == ["200", "500"]
+    for span in spans:
+        attributes = span.attributes or {}
+        assert (
+            attributes["webhook.event"] == "COMPLETED" and attributes["jobgraph.job.id"] == job_id
+        )
+        assert "traced" not in str(attributes.get("server.address"))  # the origin, not the path
