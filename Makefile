@@ -7,7 +7,7 @@ SDK_STAMP := $(VENV)/.sdk-installed
 SDK_FILES := sdk/python/pyproject.toml sdk/python/README.md sdk/python/src/jobgraph_worker/py.typed \
 	$(wildcard sdk/python/src/jobgraph_worker/*.py)
 
-.PHONY: install run test check lint fmt bench demo lock clean audit-deps schema web browser
+.PHONY: install run test check lint fmt bench demo lock clean audit-deps schema web browser documents
 
 install: $(STAMP) $(SDK_STAMP)
 
@@ -79,6 +79,11 @@ test: install lint audit-deps web browser
 	JOBGRAPH_FAST_PATHS=false $(PYTEST) -n 4 tests/graphql tests/http
 	$(PYTEST) tests/e2e
 	JOBGRAPH_FAST_PATHS=false $(PYTEST) $(E2E_STOCK)
+
+# The trusted documents of jobgraph's own pages (web/trusted-documents.json and
+# web/public/document-ids.js), from the modules that hold them.
+documents:
+	node web/documents.mjs
 
 # schema.graphql (committed, for frontend codegen) from the running schema.
 schema: install

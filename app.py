@@ -16,6 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
+import engine.sql
 from engine.gc import tune_for_serving
 from live.pg_broker import PgBroker, new_broker
 from schema.build import build_schema
@@ -28,17 +29,27 @@ from server.metrics import Metrics, metrics_endpoint
 from server.request_context import RequestContextMiddleware
 from server.rest import rest_routes
 from server.sweeper import LeaseSweeper
+from server.webhook_worker import WebhookWorker
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
 from storage.store import Store
+from telemetry import tracing
 
 log = logging.getLogger("jobgraph")
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings()
-    schema = build_schema(settings, observers=[OperationMetrics])
+    traced = tracing.provider() is not None or tracing.wanted()
+    observers: list[type[Any]] = [OperationMetrics]
+    if traced:
+        from schema.tracing import OperationTracing
+
+        tracing.configure()
+        engine.sql.observe = tracing.statement_span
+        observers.append(OperationTracing)
+    schema = build_schema(settings, observers=observers)
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
     metrics = Metrics()  # per app: tests build many apps, none shares a registry
 
@@ -50,20 +61,27 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         broker = new_broker(settings)
         store = Store(db, publisher=broker)
         sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
+        if traced:
+            tracing.trace_engine(db.engine)
+        # Sends the webhook deliveries that are due; every process runs one.
+        webhooks = WebhookWorker(store, settings, metrics)
         try:
             if migrate:
                 await upgrade_to_head(db)
             if isinstance(broker, PgBroker):
                 await broker.start(store)
             view.store = store
+            view.documents.store = store
             metrics.watch_pool(db.pool_status)
             app.state.store = store
             app.state.settings = settings
             app.state.broker = broker
             sweeper.start()
+            webhooks.start()
             # Lifespan state: server.graceful finds the broker here to end subscriptions first.
             yield {"broker": broker}
         finally:
+            await webhooks.stop()
             await sweeper.stop()
             # Open subscriptions end as completed streams before the database goes away.
             await broker.close(grace=settings.live_shutdown_grace_seconds)
@@ -81,6 +99,20 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     ]
     # Outermost, so that every request (CORS preflights too) gets an id, a metric, a log line.
     middleware = [Middleware(RequestContextMiddleware, metrics=metrics), *cors_middleware(settings)]
+    if traced:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        # Outermost: the SERVER span (its parent from the caller's traceparent) covers the
+        # request's log lines, metrics and everything below.
+        middleware.insert(
+            0,
+            Middleware(
+                OpenTelemetryMiddleware,
+                tracer_provider=tracing.provider(),
+                # No span per ASGI message: a request is one SERVER span.
+                exclude_spans=["receive", "send"],
+            ),
+        )
     application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
     application.state.metrics = metrics
     return application

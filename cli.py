@@ -1,4 +1,4 @@
-"""The command line: ``python app.py serve|migrate|keys|bootstrap-key``."""
+"""The command line: ``python app.py serve|migrate|keys|webhooks|purge|bootstrap-key``."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from storage.database import Database
 from storage.migrate import upgrade_to_head
 from storage.retention import parse_age
 from storage.store import Store
+from storage.webhook_secrets import SecretUnreadable
 
 _DEV_KEY_NAME = "development"
 _SCOPES_HELP = """scopes:
@@ -49,6 +50,22 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     commands.add_parser("migrate", help="apply database migrations (Alembic) up to head")
+
+    documents = commands.add_parser(
+        "documents", help="trusted documents: the GraphQL documents run by documentId"
+    ).add_subparsers(dest="documents_command", required=True)
+    add = documents.add_parser(
+        "add",
+        help="trust a .graphql file (id: sha256 of its text) or every entry of a manifest",
+        description="A .graphql file is trusted under sha256:<hex of its text> (or --id); a "
+        'JSON manifest ({"<sha256 hex>": "<text>"}, GraphQL Code Generator\'s format) adds '
+        "each entry. Prints each id added.",
+    )
+    add.add_argument("file", help="a .graphql document or a JSON manifest")
+    add.add_argument("--id", help="a custom id (letters, digits, _ - .) for a .graphql file")
+    documents.add_parser("list", help="one trusted document a line: its id and first line")
+    remove = documents.add_parser("remove", help="stop trusting a document")
+    remove.add_argument("id")
     commands.add_parser(
         "bootstrap-key", help="create and print a development key if the database has no key"
     )
@@ -88,6 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     revoke.add_argument(
         "id", metavar="ID_OR_PREFIX", help="e.g. 3f2c… (id) or jg_AbC1234… (prefix)"
     )
+    hooks = commands.add_parser("webhooks", help="webhook signing secrets").add_subparsers(
+        dest="webhooks_command", required=True
+    )
+    secret = hooks.add_parser(
+        "secret",
+        help="print a tenant's signing secret (whsec_...) alone on stdout",
+        description="Print the tenant's webhook signing secret, alone, on stdout; it is made "
+        "on first use. Receivers verify deliveries with it (docs/webhooks.md).",
+    )
+    secret.add_argument("--tenant", default="default", help="whose secret (default: default)")
+    secret.add_argument(
+        "--rotate",
+        action="store_true",
+        help="make a new secret and print it; deliveries carry the old one's signature too "
+        "for JOBGRAPH_WEBHOOK_ROTATION_HOURS (24)",
+    )
     return parser
 
 
@@ -96,13 +129,57 @@ def run(argv: list[str]) -> int:
     settings = Settings()
     if args.command == "serve":
         return _serve(settings, args)
+    if args.command == "documents" and args.documents_command == "add":
+        from domain.errors import AppError
+
+        try:
+            args.documents = _documents_to_add(args)
+        except (OSError, ValueError, AppError) as error:
+            print(f"cannot add {args.file}: {getattr(error, 'message', error)}", file=sys.stderr)
+            return 2
     handlers: dict[str, Callable[[Store], Awaitable[int]]] = {
         "migrate": lambda store: _migrate(store),
         "bootstrap-key": lambda store: _bootstrap_key(store, settings),
         "keys": lambda store: _keys(store, args),
         "purge": lambda store: _purge(store, older_than=args.older_than, dry_run=args.dry_run),
+        "documents": lambda store: _documents(store, args),
+        "webhooks": lambda store: _webhook_secret(store, tenant=args.tenant, rotate=args.rotate),
     }
     return asyncio.run(_with_store(settings, handlers[args.command]))
+
+
+def _documents_to_add(args: argparse.Namespace) -> dict[str, str]:
+    """``documents add``'s file, read before the event loop starts: documents by id."""
+    from pathlib import Path
+
+    from server.persisted import document_id, load_manifest, sha256_hex
+
+    path = Path(args.file)
+    if path.suffix == ".json":
+        return load_manifest(path)
+    text = path.read_text()
+    identifier = document_id(args.id) if args.id else f"sha256:{sha256_hex(text)}"
+    return {identifier: text}
+
+
+async def _documents(store: Store, args: argparse.Namespace) -> int:
+    await upgrade_to_head(store.db)
+    if args.documents_command == "list":
+        for identifier, text in await store.documents.list():
+            first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+            print(f"{identifier}\t{first[:80]}")
+        return 0
+    if args.documents_command == "remove":
+        if await store.documents.remove(document_id=args.id):
+            print(f"removed {args.id}", file=sys.stderr)
+            return 0
+        print(f"no trusted document {args.id}", file=sys.stderr)
+        return 1
+    documents: dict[str, str] = args.documents
+    for identifier, text in documents.items():
+        await store.documents.put(document_id=identifier, text=text)
+        print(identifier)
+    return 0
 
 
 async def _with_store(settings: Settings, action: Callable[[Store], Awaitable[int]]) -> int:
@@ -199,6 +276,29 @@ async def _purge(store: Store, *, older_than: str, dry_run: bool) -> int:
         f"{verb} {report.jobs} jobs, {report.items} items, {report.log_lines} log lines "
         f"(finished before {cutoff.isoformat(timespec='seconds')})"
     )
+    return 0
+
+
+async def _webhook_secret(store: Store, *, tenant: str, rotate: bool) -> int:
+    await upgrade_to_head(store.db)
+    if not tenant.strip():
+        print("error: --tenant must not be empty", file=sys.stderr)
+        return 2
+    try:
+        if rotate:
+            secret = await store.webhook_secrets.rotate(tenant=tenant)
+        else:
+            secret = await store.webhook_secrets.get_or_create(tenant=tenant)
+    except (SecretUnreadable, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(secret)
+    if rotate:
+        hours = store.db.settings.webhook_rotation_hours
+        print(
+            f"rotated: deliveries are signed with the new and the old secret for {hours:g} h",
+            file=sys.stderr,
+        )
     return 0
 
 

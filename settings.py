@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from domain.webhooks import DEFAULT_SCHEDULE, parse_schedule
 
 # What graphql-core's overlapping-fields rule may spend on one document (its comparisons of
 # same-named fields); realistic documents spend a few, and a hostile one stops here quickly.
@@ -79,6 +81,38 @@ class Settings(BaseSettings):
     # paths on; 0: Python's default (engine.gc).
     gc_gen0_threshold: int = Field(default=10_000, ge=0)
 
+    # Documents sent by reference (server.persisted): a manifest of trusted documents
+    # ({"<sha256 hex>": "<text>"}, GraphQL Code Generator's format), whether only trusted
+    # documents run (text is refused), whether admin keys may still send text, and how long a
+    # browser may reuse an answer to a GET by hash.
+    trusted_documents: str | None = None
+    trusted_documents_only: bool = False
+    trusted_documents_admin_bypass: bool = False
+    persisted_query_max_age: int = Field(default=5, ge=0)
+    # Webhooks (docs/webhooks.md). Private, loopback and link-local receivers are refused
+    # unless allowed here: that is for development and tests, never for production.
+    webhook_allow_private: bool = False
+    # One attempt, connection to last byte of the answer's head.
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    # At most one PROGRESS call per job per interval; the last one is sent when it ends.
+    webhook_progress_interval_seconds: float = Field(default=5.0, ge=0)
+    # After `webhooks secret --rotate`, deliveries carry the old secret's signature too.
+    webhook_rotation_hours: float = Field(default=24.0, ge=0)
+    # Delays before each attempt: "0,5s,5m,30m,2h,5h,10h,14h,20h,24h" (Standard Webhooks).
+    webhook_retry_schedule: Annotated[tuple[float, ...], NoDecode] = Field(
+        default=parse_schedule(DEFAULT_SCHEDULE)
+    )
+    # Each retry delay is spread by up to this share of itself, either way.
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, le=1)
+    # Attempts in flight at once in this process; 0: this process sends none.
+    webhook_concurrency: int = Field(default=8, ge=0, le=256)
+    # How often a process looks for deliveries that other processes queued or that fell due.
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
+    # Fernet keys (comma-separated, the first encrypts) for the tenants' signing secrets at
+    # rest; unset, a key file is made on first use (docs/webhooks.md#secrets).
+    webhook_secret_key: SecretStr | None = None
+    webhook_secret_key_file: str = "./var/webhook-secret.key"  # noqa: S105 (a path)
+
     # NoDecode: the variable is a comma-separated list (JSON lists are accepted by the validator).
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
@@ -124,6 +158,11 @@ class Settings(BaseSettings):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _parse_schedule(cls, value: object) -> object:
+        return parse_schedule(value) if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _a_line_fits_a_response(self) -> Settings:

@@ -54,6 +54,7 @@ def _turn_off(part: str) -> None:
     import server.graphql_view
     import storage.coltypes
     import storage.database
+    import storage.jobs
     import storage.logs
     import storage.tails
     from engine import codegen, compat, sql
@@ -87,7 +88,7 @@ def _turn_off(part: str) -> None:
         from datetime import datetime
 
         codegen.isoformat = datetime.isoformat
-        storage.coltypes.parse_timestamp = datetime.fromisoformat
+        storage.jobs.job_timestamp = storage.coltypes.utc_from_stored
 
 
 async def _measure(part: str, directory: Path, requests: int) -> dict[str, float]:

@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 import strawberry
-from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException, StarletteRequestAdapter
 from graphql import (
     DocumentNode,
     GraphQLField,
@@ -62,7 +62,12 @@ from strawberry.schema.types.base_scalars import isoformat as strawberry_isoform
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 from strawberry.types.execution import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
@@ -74,8 +79,10 @@ __all__ = [
     "AsyncHTTPRequestAdapter",
     "AwaitableOrValue",
     "BaseGraphQLTransportWSHandler",
+    "BaseGraphQLWSHandler",
     "CompatExecutionContext",
     "ConnectionInitMessage",
+    "ErrorMessage",
     "EventSafeExecutionContext",
     "ExecutionResult",
     "FieldDetailsList",
@@ -86,8 +93,10 @@ __all__ = [
     "HTTPException",
     "Internal",
     "InvalidOperationTypeError",
+    "StartMessage",
     "StrawberryExecutionContext",
     "StrawberryField",
+    "SubscribeMessage",
     "SubscriptionExecutionResult",
     "UnsetType",
     "WebSocketDisconnected",
@@ -103,6 +112,7 @@ __all__ = [
     "resolver_function",
     "run_json_post",
     "set_field_merging_budget",
+    "starlette_request",
     "strawberry_info",
     "strawberry_origin",
     "validate_document",
@@ -544,6 +554,12 @@ async def run_json_post(view: Any, request: Request, body: Mapping[str, Any]) ->
     return response
 
 
+def starlette_request(adapter: AsyncHTTPRequestAdapter) -> Request:
+    """The Starlette request behind Strawberry's request adapter."""
+    request: Request = adapter._request  # type: ignore[attr-defined]
+    return request
+
+
 # ---------------------------------------------------------------------------------------------
 # uvicorn: the HTTP protocol
 # ---------------------------------------------------------------------------------------------
@@ -675,5 +691,13 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(GraphQL, "request_adapter_class"),
     Internal(ASGIWebSocketAdapter, "send_json", ("self", "message")),
     Internal(BaseGraphQLTransportWSHandler, "handle_connection_init", ("self", "message")),
+    Internal(BaseGraphQLTransportWSHandler, "handle_subscribe", ("self", "message")),
+    Internal(BaseGraphQLTransportWSHandler, "send_message", ("self", "message")),
+    Internal(BaseGraphQLWSHandler, "handle_start", ("self", "message")),
+    Internal(BaseGraphQLWSHandler, "send_message", ("self", "message")),
+    Internal(GraphQL, "parse_http_body", ("self", "request")),
+    Internal(GraphQL, "graphql_ws_handler_class"),
+    Internal(GraphQL, "should_render_graphql_ide", ("self", "request")),
+    Internal(StarletteRequestAdapter, "_request", per_instance=True),
     Internal(HttpToolsProtocol, "connection_made", ("self", "transport")),
 )

@@ -17,11 +17,14 @@ whose text differs.
 >>> from datetime import UTC, datetime
 >>> isoformat(parse("2024-01-15T10:30:00.000000+00:00"))
 '2024-01-15T10:30:00+00:00'
+>>> parse(None) is None
+True
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 MAX_ENTRIES = 8192
 
@@ -30,8 +33,11 @@ _parsed_ids: set[int] = set()
 _texts: dict[datetime, str] = {}
 
 
-def parse(text: str) -> datetime:
-    """``datetime.fromisoformat(text)``, one shared (immutable) object per text."""
+def parse(text: Any) -> Any:
+    """``datetime.fromisoformat(text)``, one shared (immutable) object per text; anything but a
+    ``str`` (a driver's or SQLAlchemy's datetime) is returned as it is."""
+    if type(text) is not str:
+        return text
     value = _parsed.get(text)
     if value is None:
         if len(_parsed) >= MAX_ENTRIES:

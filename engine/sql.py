@@ -29,6 +29,7 @@ import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
@@ -38,6 +39,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 FAST_PATHS_OPTION = "jobgraph_fast_paths"
 T = TypeVar("T")
+# Called around each statement run on the driver directly, with its text (a tracing span,
+# set by the composition root when tracing is on); SQLAlchemy's own events see the others.
+observe: Callable[[str], AbstractContextManager[Any]] | None = None
 
 # For each positional parameter of a compiled text: the parameter it takes its value from,
 # the index within an expanding one (None for a plain one), and its bind processor.
@@ -127,6 +131,9 @@ def raw_rows(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence[Sequ
     """Runs SQL text with positional parameters on the Connection's sqlite3 connection."""
     driver = conn.connection.driver_connection
     assert driver is not None
+    if observe is not None:
+        with observe(sql):
+            return driver.execute(sql, values).fetchall()  # type: ignore[no-any-return]
     rows: Sequence[Sequence[Any]] = driver.execute(sql, values).fetchall()
     return rows
 
@@ -136,6 +143,13 @@ def raw_first_row(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence
     there is no other row (each step releases the GIL and takes it back)."""
     driver = conn.connection.driver_connection
     assert driver is not None
+    if observe is not None:
+        with observe(sql):
+            return _first_row(driver, sql, values)
+    return _first_row(driver, sql, values)
+
+
+def _first_row(driver: Any, sql: str, values: Sequence[Any]) -> Sequence[Any] | None:
     cursor = driver.execute(sql, values)
     try:
         row: Sequence[Any] | None = cursor.fetchone()
@@ -149,6 +163,10 @@ def raw_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -
     SQLAlchemy's executemany builds a parameter dict per row."""
     driver = conn.connection.driver_connection
     assert driver is not None
+    if observe is not None:
+        with observe(sql):
+            driver.executemany(sql, rows)
+        return
     driver.executemany(sql, rows)
 
 

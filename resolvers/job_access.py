@@ -15,6 +15,7 @@ from domain.principal import Scope
 from domain.videos import Platform, VideoRef, parse_video
 from resolvers.arguments import parse_job_id, resolve_tail
 from resolvers.context import Context
+from resolvers.webhooks import WebhookFields, webhook_spec
 from storage.records import JobRecord, JobSnapshot, TailRequest
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -68,15 +69,21 @@ async def find_job(
 
 
 async def submit_job(
-    context: Context, *, items: Sequence[VideoFields], idempotency_key: str | None
+    context: Context,
+    *,
+    items: Sequence[VideoFields],
+    idempotency_key: str | None,
+    webhook: WebhookFields | None = None,
 ) -> JobRecord:
-    """Create a job in the caller's tenant (or return the job an idempotency key names)."""
+    """Create a job in the caller's tenant (or return the job an idempotency key names).
+    Everything is checked before anything is written: a bad webhook creates no job."""
     principal = context.require(Scope.SUBMIT)
     refs = video_refs(items, max_items=context.settings.max_items_per_job)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise BadUserInput(f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    spec = webhook_spec(webhook, allow_private=context.settings.webhook_allow_private)
     record, _ = await context.store.jobs.create_job(
-        tenant=principal.tenant, items=refs, idempotency_key=idempotency_key
+        tenant=principal.tenant, items=refs, idempotency_key=idempotency_key, webhook=spec
     )
     return record
 

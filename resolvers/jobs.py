@@ -7,6 +7,7 @@ from collections.abc import Collection, Sequence
 from resolvers import job_access
 from resolvers.context import Context
 from resolvers.results import JobRead
+from resolvers.webhooks import WebhookFields
 
 
 async def job(
@@ -26,6 +27,9 @@ async def create_job(
     *,
     items: Sequence[job_access.VideoFields],
     idempotency_key: str | None,
+    webhook: WebhookFields | None = None,
 ) -> JobRead:
-    record = await job_access.submit_job(context, items=items, idempotency_key=idempotency_key)
+    record = await job_access.submit_job(
+        context, items=items, idempotency_key=idempotency_key, webhook=webhook
+    )
     return JobRead(record, tail=context.settings.max_tail)

@@ -13,7 +13,7 @@ from domain.principal import Scope
 from domain.videos import Platform
 from resolvers.arguments import resolve_tail
 from resolvers.context import Context
-from resolvers.results import JobRead, PageRead
+from resolvers.results import PageRead
 from storage.listing import JobListFilter
 from storage.records import JobRecord, TailRequest
 
@@ -98,19 +98,15 @@ async def jobs(
         page = await listing.job_page(
             spec=spec, first=first, after=cursor, count=count, items=items_selected
         )
-    items, tails = page.items or {}, page.tails or {}
     # Not selected: never shown, so not encoded.
     cursors = "cursor" in edge_selected
-    shown = [
-        (
-            _cursor(record) if cursors else "",
-            JobRead(record, tail=limit, items=items.get(record.id), tail_text=tails.get(record.id)),
-        )
-        for record in page.jobs
-    ]
     ends = "pageInfo" in selected and bool(page.jobs)
     return PageRead(
-        jobs=shown,
+        jobs=page.jobs,
+        tail=limit,
+        items=page.items,
+        tails=page.tails,
+        cursors=[_cursor(record) for record in page.jobs] if cursors else None,
         has_next_page=page.has_next_page,
         has_previous_page=cursor is not None,
         # Not selected: never shown, so not encoded.

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from resolvers.budget import ResponseBudget
 from storage.records import ItemCountsRecord, ItemRecord, TailText
 from storage.store import Store
+from storage.webhook_records import WebhookRecord
 
 # (job id, tail length, the job's last seq as read): a tail ends at the last seq the answer
 # shows in logLineCount.
@@ -26,6 +27,7 @@ class Loaders:
         self.items = DataLoader[str, list[ItemRecord]](self._load_items)
         self.item_counts = DataLoader[str, ItemCountsRecord](self._load_item_counts)
         self.log_tails = DataLoader[TailKey, TailText](self._load_log_tails)
+        self.webhooks = DataLoader[str, WebhookRecord | None](self._load_webhooks)
 
     async def _load_items(self, job_ids: Sequence[str]) -> list[list[ItemRecord]]:
         by_job = await self._store.jobs.get_items(job_ids=job_ids)
@@ -34,6 +36,10 @@ class Loaders:
     async def _load_item_counts(self, job_ids: Sequence[str]) -> list[ItemCountsRecord]:
         by_job = await self._store.jobs.get_item_counts(job_ids=job_ids)
         return [by_job[job_id] for job_id in job_ids]
+
+    async def _load_webhooks(self, job_ids: Sequence[str]) -> list[WebhookRecord | None]:
+        found = await self._store.webhooks.get_webhooks(job_ids=job_ids)
+        return [found.get(job_id) for job_id in job_ids]
 
     async def _load_log_tails(self, keys: Sequence[TailKey]) -> list[TailText]:
         found: dict[TailKey, TailText] = {}

@@ -24,9 +24,15 @@ class JobRead:
 
 @dataclass(frozen=True, slots=True)
 class PageRead:
-    """A page of jobs: each with its cursor ("" when cursors were not asked for)."""
+    """A page of jobs, each to show as a ``JobRead`` of its record, ``tail``, and its items and
+    tail text from ``items`` and ``tails`` by job id; ``cursors``, one per job, when asked for.
+    (One object for the page rather than one per job: a page is the hottest read there is.)"""
 
-    jobs: list[tuple[str, JobRead]] = field(default_factory=list)
+    jobs: list[JobRecord] = field(default_factory=list)
+    tail: int = 0
+    items: dict[str, list[ItemRecord]] | None = None
+    tails: dict[str, TailText] | None = None
+    cursors: list[str] | None = None
     has_next_page: bool = False
     has_previous_page: bool = False
     start_cursor: str | None = None

@@ -54,8 +54,21 @@ class JobConnection:
 
     @classmethod
     def from_read(cls, page: PageRead) -> Self:
+        tail, items, tails = page.tail, page.items or {}, page.tails or {}
+        cursors = page.cursors or [""] * len(page.jobs)
         return cls(
-            edges=[JobEdge(cursor=cursor, node=Job.from_read(read)) for cursor, read in page.jobs],
+            edges=[
+                JobEdge(
+                    cursor=cursor,
+                    node=Job(
+                        record=record,
+                        tail=tail,
+                        prefetched_items=items.get(record.id),
+                        prefetched_tail=tails.get(record.id),
+                    ),
+                )
+                for cursor, record in zip(cursors, page.jobs, strict=True)
+            ],
             page_info=PageInfo(
                 has_next_page=page.has_next_page,
                 has_previous_page=page.has_previous_page,

@@ -7,10 +7,12 @@ import strawberry
 from engine.fields import fast
 from resolvers import jobs as job_resolvers
 from resolvers import lifecycle
+from resolvers import webhooks as webhook_resolvers
 from schema.enums import ItemStatus
 from schema.inputs import CreateJobInput
 from schema.lifecycle_types import Heartbeat, LogLineInput
 from schema.types import Info, Job, VideoItem
+from schema.webhook_types import WebhookDelivery
 
 
 @strawberry.type
@@ -18,9 +20,20 @@ class Mutation:
     @strawberry.mutation(description="Submit a job of 1 to 1000 videos.")
     async def create_job(self, info: Info, input: CreateJobInput) -> Job:
         read = await job_resolvers.create_job(
-            info.context, items=input.items, idempotency_key=input.idempotency_key
+            info.context,
+            items=input.items,
+            idempotency_key=input.idempotency_key,
+            webhook=input.webhook,
         )
         return Job.from_read(read)
+
+    @strawberry.mutation(
+        description="Send a webhook call again, now, with the same webhook-id (one attempt; "
+        "a pending attempt at it is brought forward instead)."
+    )
+    async def redeliver_webhook(self, info: Info, delivery_id: strawberry.ID) -> WebhookDelivery:
+        record = await webhook_resolvers.redeliver(info.context, delivery_id=delivery_id)
+        return WebhookDelivery.from_record(record)
 
     # The job lifecycle (resolvers/lifecycle.py): cancel and retry need `submit`, the worker
     # protocol below them needs `work`.

@@ -5,21 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Iterable
 from datetime import datetime
-from typing import Self
+from typing import TYPE_CHECKING, Annotated, Self
 
 import strawberry
 
 from domain.principal import Scope
 from engine.fields import fast, record_field
 from resolvers import log_pages
+from resolvers import webhooks as webhook_resolvers
 from resolvers.context import Context
 from resolvers.results import JobRead
 from schema.enums import ItemStatus, JobStatus, Platform
 from storage.listing import LogPageRecord
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord, TailText
 
+if TYPE_CHECKING:
+    from schema.webhook_types import Webhook, WebhookDeliveryConnection
+
 Info = strawberry.Info[Context, None]
 EMPTY_TAIL = TailText("", 0, 0, False)
+# Lazy: schema.webhook_types reuses PageInfo, whose module builds on Job.
+_WEBHOOK_TYPES = strawberry.lazy("schema.webhook_types")
 
 
 @strawberry.type(description="One video of a job, in the order it was submitted.")
@@ -245,6 +251,27 @@ class Job:
             info.context, job=self.record, after=after, first=first, before=before, last=last
         )
         return LogPage.from_record(page)
+
+    @strawberry.field(description="The job's webhook; null when it has none.")
+    async def webhook(self, info: Info) -> Annotated[Webhook, _WEBHOOK_TYPES] | None:
+        from schema.webhook_types import Webhook
+
+        record = await info.context.loaders.webhooks.load(self.record.id)
+        return Webhook.from_record(record) if record is not None else None
+
+    @strawberry.field(
+        description="Attempts to deliver the job's webhook calls, oldest first (`first` at "
+        "most JOBGRAPH_MAX_PAGE_SIZE)."
+    )
+    async def webhook_deliveries(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> Annotated[WebhookDeliveryConnection, _WEBHOOK_TYPES]:
+        from schema.webhook_types import WebhookDeliveryConnection
+
+        page = await webhook_resolvers.deliveries(
+            info.context, job=self.record, first=first, after=after
+        )
+        return WebhookDeliveryConnection.from_read(page)
 
 
 @strawberry.type(description="What the calling API key is.")

@@ -3,6 +3,7 @@ GraphQL over HTTP as the spec says (media types, status codes, methods, limits, 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,16 +26,21 @@ from engine.compat import (
     ASGIWebSocketAdapter,
     AsyncHTTPRequestAdapter,
     BaseGraphQLTransportWSHandler,
+    BaseGraphQLWSHandler,
     ConnectionInitMessage,
+    ErrorMessage,
     ExecutionResult,
     GraphQLHTTPResponse,
     GraphQLRequestData,
     HTTPException,
     InvalidOperationTypeError,
+    StartMessage,
+    SubscribeMessage,
     SubscriptionExecutionResult,
     UnsetType,
     WebSocketDisconnected,
     run_json_post,
+    starlette_request,
 )
 from resolvers.context import Context
 from schema.auth import authenticate
@@ -42,6 +48,7 @@ from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
 from server.frontend import graphiql_page
 from server.negotiation import NotAcceptable, response_media_type, wants_html
+from server.persisted import PersistedDocuments
 from server.responses import graphql_error_response
 from server.result_status import is_request_error, status_for
 from settings import Settings
@@ -66,6 +73,23 @@ SUBSCRIPTION_PROTOCOLS = (
 )
 
 
+async def _resolved_payload(view: Any, context: Context, payload: dict[str, Any]) -> None:
+    """The payload of a WebSocket operation with its document resolved in place (sent by
+    documentId or APQ hash); raises an ``AppError`` to refuse it."""
+    principal = context.principal
+    resolved = await view.documents.resolve(
+        query=payload.get("query"),
+        extensions=payload.get("extensions"),
+        document_id_value=payload.get("documentId"),
+        is_admin=principal is not None and principal.is_admin,
+    )
+    payload["query"] = resolved.query
+
+
+def _error_payload(error: AppError) -> dict[str, Any]:
+    return {"message": error.message, "extensions": error.extensions}
+
+
 class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         # The protocol allows a null payload; treat it as an empty one, so a client that sends
@@ -73,6 +97,35 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if message.get("payload", {}) is None:
             message = {"type": "connection_init", "payload": {}}
         await super().handle_connection_init(message)
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        payload: Any = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            try:
+                await _resolved_payload(self.view, self.context, payload)
+            except AppError as error:
+                refusal: Any = {
+                    "id": message["id"],
+                    "type": "error",
+                    "payload": [_error_payload(error)],
+                }
+                await self.send_message(refusal)
+                return
+        await super().handle_subscribe(message)
+
+
+class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle_start(self, message: StartMessage) -> None:
+        payload = message.get("payload")
+        if self.connection_acknowledged and isinstance(payload, dict):
+            try:
+                await _resolved_payload(self.view, self.context, payload)  # type: ignore[arg-type]
+            except AppError as error:
+                await self.send_message(
+                    ErrorMessage(type="error", id=message["id"], payload=_error_payload(error))  # type: ignore[typeddict-item]
+                )
+                return
+        await super().handle_start(message)
 
 
 class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
@@ -112,6 +165,7 @@ def _single_operation(data: dict[str, Any]) -> dict[str, Any]:
 class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = TextFrameWebSocketAdapter
     graphql_transport_ws_handler_class = _TransportWSHandler
+    graphql_ws_handler_class = _LegacyWSHandler
 
     def __init__(self, *, store: Store | None, settings: Settings, **kwargs: Any) -> None:
         kwargs.setdefault("subscription_protocols", SUBSCRIPTION_PROTOCOLS)
@@ -125,6 +179,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.rate_limiter = RateLimiter(
             rate=settings.rate_limit_per_second, burst=settings.rate_limit_burst
         )
+        # Documents sent by reference (APQ, trusted documents); its store is set with ours.
+        self.documents = PersistedDocuments(settings)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,11 +202,17 @@ class GraphQLView(GraphQL[Context, None]):
                 # (``_check_request`` has refused any other body), without Strawberry's
                 # general dispatch.
                 body = _single_operation(self.parse_json(await request.body()))
+                body["query"] = await self._document_text(request, body)
                 response = await run_json_post(self, request, body)
             else:
                 response = await self.run(request)
         except BodyTooLarge as error:
             response = graphql_error_response(413, str(error), media_type=media_type)
+        except AppError as error:
+            # A document sent by reference that cannot be run (unknown, refused, malformed).
+            response = graphql_error_response(
+                error.http_status, error.message, code=error.code, media_type=media_type
+            )
         except HTTPException as error:
             # Strawberry answers these in text/plain; the contract wants a JSON GraphQL error.
             headers = error.headers if isinstance(error, _HTTPError) else None
@@ -165,7 +227,12 @@ class GraphQLView(GraphQL[Context, None]):
         if method not in ("GET", "POST"):
             raise _HTTPError(405, f"method {method} is not allowed", {"Allow": _ALLOWED_METHODS})
         accept = request.headers.get("accept")
-        if method == "GET" and wants_html(accept) and "query" not in request.query_params:
+        asks = ("query", "documentId", "extensions")
+        if (
+            method == "GET"
+            and wants_html(accept)
+            and not any(name in request.query_params for name in asks)
+        ):
             return "text/html"  # GraphiQL
         try:
             media_type = response_media_type(accept)
@@ -197,6 +264,46 @@ class GraphQLView(GraphQL[Context, None]):
                 # GET is for queries only (the spec's 405): a mutation must be a POST.
                 raise _HTTPError(405, error.reason, {"Allow": "POST"}) from None
             raise
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET that names its document by id or hash asks for the answer, not the IDE.
+        params = request.query_params
+        if "documentId" in params or "extensions" in params:
+            return False
+        return bool(super().should_render_graphql_ide(request))
+
+    async def _document_text(self, request: Request, body: dict[str, Any]) -> str | None:
+        """The text a request runs: its own, or the one its documentId or APQ hash names."""
+
+        async def is_admin() -> bool:
+            key = request.headers.get("x-api-key")
+            principal = await self.store.keys.authenticate(key) if key and self.store else None
+            return principal is not None and principal.is_admin
+
+        resolved = await self.documents.resolve(
+            query=body.get("query"),
+            extensions=body.get("extensions"),
+            document_id_value=body.get("documentId"),
+            is_admin=is_admin,
+        )
+        request.state.by_reference = resolved.by_reference
+        return resolved.query
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        # The stock path's parsing, then the document resolved as the fast lane resolves it.
+        data = await super().parse_http_body(request)
+        if not isinstance(data, GraphQLRequestData):
+            return data
+        if request.method == "GET":
+            raw: dict[str, Any] = dict(request.query_params)
+            if isinstance(raw.get("extensions"), str):
+                raw["extensions"] = self.parse_json(raw["extensions"])
+        else:
+            raw = self.parse_json(await request.get_body())
+        query = await self._document_text(starlette_request(request), {**raw, "query": data.query})
+        return dataclasses.replace(data, query=query)
 
     def decode_json(self, data: str | bytes) -> object:
         # orjson: invalid UTF-8 and over-deep nesting are JSONDecodeErrors too (so 400s).
@@ -241,6 +348,16 @@ class GraphQLView(GraphQL[Context, None]):
         status = status_for(result, media_type)
         if status is not None and sub_response is not None:
             sub_response.status_code = status
+        if (
+            sub_response is not None
+            and request.method == "GET"
+            and getattr(request.state, "by_reference", False)
+            and not result.errors
+        ):
+            # A query named by hash or id is a cacheable GET: private to the key that asked.
+            max_age = self.settings.persisted_query_max_age
+            sub_response.headers["cache-control"] = f"private, max-age={max_age}"
+            sub_response.headers["vary"] = "X-API-Key, Accept"
         if is_request_error(result):
             # Execution never started, so the response has no data entry at all.
             data.pop("data", None)

@@ -17,6 +17,7 @@ import orjson
 
 from server.request_context import current_request
 from settings import Settings
+from telemetry import tracing
 
 # Fields a record may carry through ``extra=`` that the JSON line keeps.
 _EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "operation_type", "outcome")
@@ -24,14 +25,17 @@ _EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "operation
 # under that rule (a client pasting its key into a query string, an exception message, ...).
 _KEY_PATTERN = re.compile(r"jg_[A-Za-z0-9_\-]{8,}")
 _REDACTED = "jg_[REDACTED]"
+# Webhook signing secrets (whsec_ + base64) are never logged either; the same net under that.
+_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{8,}")
 
 
 def redact(text: str) -> str:
-    return _KEY_PATTERN.sub(_REDACTED, text)
+    return _SECRET_PATTERN.sub("whsec_[REDACTED]", _KEY_PATTERN.sub(_REDACTED, text))
 
 
 class JsonFormatter(logging.Formatter):
-    """``{"time", "level", "logger", "message", "request_id", "operation", ...}`` per line."""
+    """``{"time", "level", "logger", "message", "request_id", "operation", "trace_id",
+    "span_id", ...}`` per line (the trace ids when tracing is on and a span is current)."""
 
     def format(self, record: logging.LogRecord) -> str:
         line: dict[str, Any] = {
@@ -46,6 +50,10 @@ class JsonFormatter(logging.Formatter):
             line["request_id"] = info.request_id
             if info.operation is not None:
                 line["operation"] = info.operation
+        if tracing.provider() is not None:
+            ids = tracing.current_ids()
+            if ids is not None:
+                line["trace_id"], line["span_id"] = ids
         for name in _EXTRA_FIELDS:
             value = record.__dict__.get(name)
             if value is not None:

@@ -26,6 +26,8 @@ from starlette.responses import Response
 # "other", so a client cannot grow the metrics without bound.
 MAX_OPERATION_NAMES = 500
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# A webhook attempt waits on someone else's server, up to JOBGRAPH_WEBHOOK_TIMEOUT_SECONDS.
+_WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60)
 PoolStatus = Callable[[], dict[str, int]]
 
 
@@ -76,6 +78,20 @@ class Metrics:
             "Subscriptions streaming right now in this process",
             registry=self.registry,
         )
+        self.webhook_deliveries = Counter(
+            "jobgraph_webhook_deliveries",
+            "Webhook delivery attempts by event and outcome (succeeded, failed: another "
+            "attempt follows, gave_up: none follows)",
+            ["event", "outcome"],
+            registry=self.registry,
+        )
+        self.webhook_seconds = Histogram(
+            "jobgraph_webhook_delivery_seconds",
+            "Time from the start of a webhook attempt to the receiver's answer (or failure)",
+            ["event"],
+            buckets=_WEBHOOK_BUCKETS,
+            registry=self.registry,
+        )
         self._names: set[str] = set()
         # Labelled children by label values: prometheus_client's labels() validates and locks
         # on every call. All label values are bounded (names capped, routes from the router).
@@ -103,6 +119,10 @@ class Metrics:
         self._child(self.operations, operation_type, operation_name, outcome).inc()
         if seconds is not None:
             self._child(self.operation_seconds, operation_type, operation_name).observe(seconds)
+
+    def observe_webhook(self, *, event: str, outcome: str, seconds: float) -> None:
+        self._child(self.webhook_deliveries, event, outcome).inc()
+        self._child(self.webhook_seconds, event).observe(seconds)
 
     def observe_http(self, *, method: str, route: str, status: int, seconds: float) -> None:
         self._child(self.http_seconds, method, route, str(status)).observe(seconds)

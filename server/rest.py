@@ -132,7 +132,7 @@ async def _process(request: Request, context: Context) -> Response:
     key = body.idempotency_key if body.idempotency_key is not None else header_key
     if header_key is not None and header_key != key:
         raise BadUserInput("the Idempotency-Key header and idempotencyKey in the body differ")
-    record = await submit_job(context, items=body.items, idempotency_key=key)
+    record = await submit_job(context, items=body.items, idempotency_key=key, webhook=body.webhook)
     return OrjsonResponse({"jobId": record.id}, 202)
 
 
@@ -162,8 +162,12 @@ async def _guarded(request: Request, handler: Handler, *, invalid_input_status: 
         return _detail(404, error.message)
     except BadUserInput as error:
         if invalid_input_status == 422:
-            index = error.extra.get("index")
-            loc = ["body", "items", index] if isinstance(index, int) else ["body"]
+            index, field = error.extra.get("index"), error.extra.get("field")
+            loc: list[object] = ["body"]
+            if isinstance(index, int):
+                loc += ["items", index]
+            elif isinstance(field, str):
+                loc += field.split(".")  # webhook.url -> ["body", "webhook", "url"]
             return _detail(422, [{"loc": loc, "msg": error.message, "type": "value_error"}])
         return _detail(invalid_input_status, error.message)
     except AppError as error:

@@ -1,7 +1,8 @@
 """The ``POST /process`` body: JSON in, typed video items out, FastAPI-style 422 details.
 
-Only the shape is checked here (an object with an ``items`` list of objects with string fields);
-what makes a video valid is decided by ``resolvers.job_access.video_refs``, as for createJob.
+Only the shape is checked here (an object with an ``items`` list of objects with string fields,
+and an optional ``webhook`` object with a ``url`` string and an ``events`` list of strings);
+what makes a video or a webhook valid is decided by ``resolvers.job_access``, as for createJob.
 """
 
 from __future__ import annotations
@@ -48,9 +49,19 @@ class VideoItemBody:
 
 
 @dataclass(frozen=True, slots=True)
+class WebhookBody:
+    """The body's ``webhook``; satisfies ``resolvers.webhooks.WebhookFields``. Event names
+    are taken in any case (``completed`` or ``COMPLETED``)."""
+
+    url: str
+    events: list[str] | None
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessBody:
     items: list[VideoItemBody]
     idempotency_key: str | None
+    webhook: WebhookBody | None = None
 
 
 def parse_process_body(raw: bytes) -> ProcessBody:
@@ -68,7 +79,26 @@ def parse_process_body(raw: bytes) -> ProcessBody:
     return ProcessBody(
         items=[_item(index, item) for index, item in enumerate(items)],
         idempotency_key=_optional_string(data, "idempotencyKey", ()),
+        webhook=_webhook(data.get("webhook")),
     )
+
+
+def _webhook(value: Any) -> WebhookBody | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidBody(("webhook",), "webhook must be a JSON object", "dict_type")
+    url = value.get("url")
+    if url is None:
+        raise InvalidBody(("webhook", "url"), "field required", "missing")
+    if not isinstance(url, str):
+        raise InvalidBody(("webhook", "url"), "url must be a string", "string_type")
+    events = value.get("events")
+    if events is not None and (
+        not isinstance(events, list) or not all(isinstance(event, str) for event in events)
+    ):
+        raise InvalidBody(("webhook", "events"), "events must be a list of strings", "list_type")
+    return WebhookBody(url=url, events=events)
 
 
 def _item(index: int, value: Any) -> VideoItemBody:

@@ -51,12 +51,10 @@ def utc_from_stored(value: Any) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def job_timestamp(value: Any) -> datetime | None:
-    """``utc_from_stored`` for a job row's timestamp: stored text (a raw SQLite row, read with
-    the fast paths on) is parsed once per text (``engine.datetimes``)."""
-    if type(value) is not str:
-        return utc_from_stored(value)
-    return parse_timestamp(value)
+# A job row's timestamp, in one call: stored text (a raw SQLite row, read with the fast paths
+# on) is parsed once per text; a driver's datetime (PostgreSQL's, or SQLAlchemy's processed
+# value, always aware) is taken as it is.
+job_timestamp = parse_timestamp
 
 
 def sqlite_text(value: datetime) -> str:

@@ -25,6 +25,8 @@ from storage.records import (
 )
 from storage.tables import job_items, jobs
 from storage.tails import is_big, read_tails
+from storage.webhook_outbox import insert_webhook
+from storage.webhook_records import WebhookSpec
 
 JOB_COLUMNS = (
     jobs.c.id,
@@ -228,7 +230,12 @@ def select_item_counts(conn: Connection, *, job_ids: Sequence[str]) -> dict[str,
 
 
 def insert_job(
-    conn: Connection, *, tenant: str, items: Sequence[VideoRef], idempotency_key: str | None
+    conn: Connection,
+    *,
+    tenant: str,
+    items: Sequence[VideoRef],
+    idempotency_key: str | None,
+    webhook: WebhookSpec | None = None,
 ) -> tuple[JobRecord, bool]:
     """Insert a job and its items; returns (job, created): False for an idempotency-key hit."""
     if idempotency_key is not None:
@@ -273,6 +280,8 @@ def insert_job(
             for position, ref in enumerate(items)
         ],
     )
+    if webhook is not None:
+        insert_webhook(conn, job_id=job_id, tenant=tenant, spec=webhook)
     job = select_job(conn, job_id=job_id, tenant=tenant)
     assert job is not None
     return job, True
@@ -327,11 +336,20 @@ class JobStore:
         return await self._db.read(lambda conn: select_item_counts(conn, job_ids=job_ids))
 
     async def create_job(
-        self, *, tenant: str, items: Sequence[VideoRef], idempotency_key: str | None = None
+        self,
+        *,
+        tenant: str,
+        items: Sequence[VideoRef],
+        idempotency_key: str | None = None,
+        webhook: WebhookSpec | None = None,
     ) -> tuple[JobRecord, bool]:
         job, created = await self._db.write(
             lambda conn: insert_job(
-                conn, tenant=tenant, items=items, idempotency_key=idempotency_key
+                conn,
+                tenant=tenant,
+                items=items,
+                idempotency_key=idempotency_key,
+                webhook=webhook,
             )
         )
         if created:

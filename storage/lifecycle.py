@@ -8,6 +8,9 @@ What a cancel does to a RUNNING job's worker: the job becomes CANCELLED at once,
 ``cancel_requested`` set and the lease left in place, so the lease holder's next heartbeat
 answers ``cancelRequested: true`` (and nothing else). Every other write of that worker —
 logs, items, complete, fail — is CONFLICT, like any write to a job that is not RUNNING.
+
+Every unit of work that changes a job's status or progress also tells the webhook outbox
+(``storage.webhook_outbox``), inside its transaction: a delivery commits with its change.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from storage.jobs import select_items
 from storage.logs import append_lines
 from storage.records import HeartbeatRecord, ItemRecord, JobRecord
 from storage.tables import job_items
+from storage.webhook_outbox import Outbox, OutboxWrites
 
 LogLine = tuple[datetime, str, str]  # (timestamp, level, message)
 _UNFINISHED = (ItemStatus.PENDING, ItemStatus.RUNNING)
@@ -36,33 +40,51 @@ _UNFINISHED = (ItemStatus.PENDING, ItemStatus.RUNNING)
 class LifecycleStore:
     """State changes of jobs. ``clock`` is swappable so tests can move time instead of sleeping."""
 
-    def __init__(self, db: Database, publisher: EventPublisher) -> None:
+    def __init__(
+        self, db: Database, publisher: EventPublisher, outbox: Outbox | None = None
+    ) -> None:
         self._db = db
         self._publisher = publisher
+        self._outbox = outbox or Outbox(
+            progress_interval=db.settings.webhook_progress_interval_seconds
+        )
         self.clock: Callable[[], datetime] = utcnow
 
     async def _changed(self, job: JobRecord) -> JobRecord:
         await self._publisher.publish(JobEvent.job_changed(job))
         return job
 
+    async def _committed(self, hooks: OutboxWrites, job: JobRecord) -> JobRecord:
+        hooks.committed()
+        return await self._changed(job)
+
     async def claim_next(
         self, *, tenant: str | None, worker_id: str, lease_seconds: int
     ) -> JobRecord | None:
         """Lease the oldest PENDING job (of ``tenant``, or any for None); None if none waits."""
         now = self.clock()
-        job = await self._db.write(
-            lambda conn: tx.claim(
+        hooks = self._outbox.writes()
+
+        def work(conn: Connection) -> JobRecord | None:
+            job = tx.claim(
                 conn, tenant=tenant, worker_id=worker_id, lease_seconds=lease_seconds, now=now
             )
-        )
+            if job is not None:
+                hooks.status_changed(conn, job, now=now)
+            return job
+
+        job = await self._db.write(work)
+        hooks.committed()
         return await self._changed(job) if job is not None else None
 
     async def heartbeat(
         self, *, tenant: str | None, job_id: str, worker_id: str, progress: int | None
     ) -> HeartbeatRecord:
         now = self.clock()
-        job, answer = await self._db.write(
-            lambda conn: tx.heartbeat(
+        hooks = self._outbox.writes()
+
+        def work(conn: Connection) -> tuple[JobRecord, HeartbeatRecord]:
+            job, answer = tx.heartbeat(
                 conn,
                 job_id=job_id,
                 tenant=tenant,
@@ -71,7 +93,12 @@ class LifecycleStore:
                 now=now,
                 default_lease_seconds=self._db.settings.default_lease_seconds,
             )
-        )
+            if progress is not None:
+                hooks.progress_reported(conn, job, now=now)
+            return job, answer
+
+        job, answer = await self._db.write(work)
+        hooks.committed()
         await self._changed(job)
         return answer
 
@@ -145,11 +172,12 @@ class LifecycleStore:
     async def complete(self, *, tenant: str | None, job_id: str, worker_id: str) -> JobRecord:
         """COMPLETED with progress 100; items the worker left unreported count as completed."""
         now = self.clock()
+        hooks = self._outbox.writes()
 
         def work(conn: Connection) -> JobRecord:
             job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
             tx.set_items(conn, job_id, where=_UNFINISHED, status=ItemStatus.COMPLETED)
-            return tx.update_job(
+            job = tx.update_job(
                 conn,
                 job_id,
                 now,
@@ -159,21 +187,24 @@ class LifecycleStore:
                 lease_expires_at=None,
                 lease_seconds=None,
             )
+            hooks.status_changed(conn, job, now=now)
+            return job
 
-        return await self._changed(await self._db.write(work))
+        return await self._committed(hooks, await self._db.write(work))
 
     async def fail(
         self, *, tenant: str | None, job_id: str, worker_id: str, error: str
     ) -> JobRecord:
         """FAILED with ``error``; an item still RUNNING fails with it, PENDING ones stay PENDING."""
         now = self.clock()
+        hooks = self._outbox.writes()
 
         def work(conn: Connection) -> JobRecord:
             job = tx.holding_lease(conn, job_id=job_id, tenant=tenant, worker_id=worker_id, now=now)
             tx.set_items(
                 conn, job_id, where=(ItemStatus.RUNNING,), status=ItemStatus.FAILED, error=error
             )
-            return tx.update_job(
+            job = tx.update_job(
                 conn,
                 job_id,
                 now,
@@ -183,18 +214,21 @@ class LifecycleStore:
                 lease_expires_at=None,
                 lease_seconds=None,
             )
+            hooks.status_changed(conn, job, now=now)
+            return job
 
-        return await self._changed(await self._db.write(work))
+        return await self._committed(hooks, await self._db.write(work))
 
     async def cancel(self, *, tenant: str | None, job_id: str) -> JobRecord:
         """PENDING or RUNNING -> CANCELLED; unfinished items become SKIPPED."""
         now = self.clock()
+        hooks = self._outbox.writes()
 
         def work(conn: Connection) -> JobRecord:
             job, _ = tx.lock_job(conn, job_id=job_id, tenant=tenant)
             status = transition(job.status, Action.CANCEL)
             tx.set_items(conn, job_id, where=_UNFINISHED, status=ItemStatus.SKIPPED)
-            return tx.update_job(
+            job = tx.update_job(
                 conn,
                 job_id,
                 now,
@@ -203,18 +237,21 @@ class LifecycleStore:
                 # The lease stays, so its holder's next heartbeat is answered, not refused.
                 cancel_requested=job.status is JobStatus.RUNNING,
             )
+            hooks.status_changed(conn, job, now=now)
+            return job
 
-        return await self._changed(await self._db.write(work))
+        return await self._committed(hooks, await self._db.write(work))
 
     async def retry(self, *, tenant: str | None, job_id: str) -> JobRecord:
         """FAILED -> PENDING, same id, attempt + 1; only FAILED items go back to PENDING."""
         now = self.clock()
+        hooks = self._outbox.writes()
 
         def work(conn: Connection) -> JobRecord:
             job, _ = tx.lock_job(conn, job_id=job_id, tenant=tenant)
             status = transition(job.status, Action.RETRY)
             tx.set_items(conn, job_id, where=(ItemStatus.FAILED,), status=ItemStatus.PENDING)
-            return tx.update_job(
+            job = tx.update_job(
                 conn,
                 job_id,
                 now,
@@ -229,8 +266,10 @@ class LifecycleStore:
                 lease_seconds=None,
                 cancel_requested=False,
             )
+            hooks.status_changed(conn, job, now=now)
+            return job
 
-        return await self._changed(await self._db.write(work))
+        return await self._committed(hooks, await self._db.write(work))
 
     async def expire_leases(self, *, limit: int = 500) -> list[JobRecord]:
         """Requeue or fail every RUNNING job whose lease has ended; returns the changed jobs."""
@@ -238,9 +277,16 @@ class LifecycleStore:
         max_attempts = self._db.settings.max_attempts
         if not await self._db.read(lambda conn: tx.any_expired(conn, now=now)):
             return []
-        changed = await self._db.write(
-            lambda conn: tx.expire_leases(conn, now=now, max_attempts=max_attempts, limit=limit)
-        )
+        hooks = self._outbox.writes()
+
+        def work(conn: Connection) -> list[JobRecord]:
+            changed = tx.expire_leases(conn, now=now, max_attempts=max_attempts, limit=limit)
+            for job in changed:
+                hooks.status_changed(conn, job, now=now)
+            return changed
+
+        changed = await self._db.write(work)
+        hooks.committed()
         for job in changed:
             await self._changed(job)
         return changed

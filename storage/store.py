@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storage.database import Database
+from storage.documents import DocumentStore
 from storage.events import EventPublisher, NullPublisher
 from storage.follow import FollowReads
 from storage.jobs import JobStore
@@ -11,6 +12,9 @@ from storage.lifecycle import LifecycleStore
 from storage.listing import ListingStore
 from storage.logs import LogStore
 from storage.retention import RetentionStore
+from storage.webhook_deliveries import WebhookStore
+from storage.webhook_outbox import Outbox
+from storage.webhook_secrets import WebhookSecretStore
 
 
 class Store:
@@ -24,6 +28,11 @@ class Store:
         self.logs = LogStore(db)
         self.keys = KeyStore(db)
         self.follow = FollowReads(db)
-        self.lifecycle = LifecycleStore(db, self.publisher)
+        # Lifecycle changes write their webhook deliveries through it, in their transactions.
+        self.outbox = Outbox(progress_interval=db.settings.webhook_progress_interval_seconds)
+        self.lifecycle = LifecycleStore(db, self.publisher, self.outbox)
+        self.webhooks = WebhookStore(db, self.outbox)
+        self.webhook_secrets = WebhookSecretStore(db)
         self.retention = RetentionStore(db)
         self.listing = ListingStore(db)
+        self.documents = DocumentStore(db)

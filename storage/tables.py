@@ -87,6 +87,89 @@ class ApiKeyRow(SQLModel, table=True):
     last_used_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
 
 
+class TrustedDocumentRow(SQLModel, table=True):
+    """A document this server runs by id (``documentId``), added with ``app.py documents``."""
+
+    __tablename__ = "trusted_documents"
+
+    # "sha256:<64 hex>" or a custom id without a colon.
+    id: str = Field(primary_key=True, max_length=200)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+
+
+class JobWebhookRow(SQLModel, table=True):
+    """A job's webhook, if it has one, and where its PROGRESS throttle stands."""
+
+    __tablename__ = "job_webhooks"
+    __table_args__ = (
+        # The delivery worker's sweep for throttled PROGRESS calls that fell due.
+        Index("ix_job_webhooks_progress_due", "progress_due_at"),
+    )
+
+    job_id: str = Field(foreign_key="jobs.id", primary_key=True, max_length=36, ondelete="CASCADE")
+    tenant: str = Field(max_length=128)
+    url: str = Field(max_length=2048)
+    events: str = Field(max_length=100)  # comma-separated WebhookEvent names
+    # Set when the receiver answered 410 Gone: nothing more is queued for this job.
+    disabled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    progress_sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    progress_value: int | None = None  # the progress of the last PROGRESS queued or held
+    # A PROGRESS call held back by the throttle (its payload) and when it may go.
+    progress_due_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    progress_payload: str | None = Field(default=None, sa_type=Text)
+
+
+class WebhookDeliveryRow(SQLModel, table=True):
+    """One attempt to deliver one message; the outbox and the delivery log in one table."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        # Claiming: the due PENDING attempts, oldest first.
+        Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # A job's deliveries in order (Job.webhookDeliveries).
+        Index("ix_webhook_deliveries_job", "job_id", "seq"),
+        Index("ix_webhook_deliveries_message", "message_id"),
+    )
+
+    seq: int | None = Field(default=None, primary_key=True)
+    id: str = Field(max_length=36, unique=True)
+    message_id: str = Field(max_length=40)  # the webhook-id header, the same on every attempt
+    job_id: str = Field(foreign_key="jobs.id", max_length=36, ondelete="CASCADE")
+    tenant: str = Field(max_length=128)
+    event: str = Field(max_length=16)
+    url: str = Field(max_length=2048)
+    payload: str = Field(sa_type=Text)  # the exact body every attempt of the message sends
+    attempt: int
+    # The attempt's place in the retry schedule; None for a redelivery (one attempt, no retry).
+    step: int | None = None
+    status: str = Field(max_length=16)
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    attempted_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    duration_ms: float | None = None
+    response_status: int | None = None
+    error: str | None = Field(default=None, sa_type=Text)
+    # A process sending the attempt holds it until locked_until; after that (it died), any
+    # process may send it again.
+    locked_by: str | None = Field(default=None, max_length=36)
+    locked_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class WebhookSecretRow(SQLModel, table=True):
+    """A tenant's signing secrets, encrypted (storage.webhook_secrets)."""
+
+    __tablename__ = "webhook_secrets"
+
+    tenant: str = Field(primary_key=True, max_length=128)
+    secret: str = Field(sa_type=Text)
+    # The secret before the last rotation, still signing until previous_until.
+    previous: str | None = Field(default=None, sa_type=Text)
+    previous_until: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    created_at: datetime = Field(sa_column=_utc(nullable=False))
+    rotated_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
 jobs = JobRow.__table__  # type: ignore[attr-defined]
 job_items = JobItemRow.__table__  # type: ignore[attr-defined]
 log_lines = LogLineRow.__table__  # type: ignore[attr-defined]
@@ -99,4 +182,8 @@ LINE_COLUMNS = (
     log_lines.c.attempt,
 )
 api_keys = ApiKeyRow.__table__  # type: ignore[attr-defined]
+trusted_documents = TrustedDocumentRow.__table__  # type: ignore[attr-defined]
+job_webhooks = JobWebhookRow.__table__  # type: ignore[attr-defined]
+webhook_deliveries = WebhookDeliveryRow.__table__  # type: ignore[attr-defined]
+webhook_secrets = WebhookSecretRow.__table__  # type: ignore[attr-defined]
 metadata = SQLModel.metadata

@@ -25,7 +25,16 @@ from storage.store import Store
 
 PG_ADMIN_URL = os.environ.get("JOBGRAPH_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-_TABLES = ("log_lines", "job_items", "jobs", "api_keys")
+_TABLES = (
+    "webhook_deliveries",
+    "job_webhooks",
+    "webhook_secrets",
+    "log_lines",
+    "job_items",
+    "jobs",
+    "api_keys",
+    "trusted_documents",
+)
 
 
 async def _pg_reachable() -> str | None:
@@ -102,8 +111,10 @@ async def _truncate(url: str) -> None:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, env="test")
+def settings(database_url: str, tmp_path: Any) -> Settings:
+    # The webhook secrets' key file per test, not in the working directory.
+    key_file = str(tmp_path / "webhook-secret.key")
+    return Settings(database_url=database_url, env="test", webhook_secret_key_file=key_file)
 
 
 @pytest.fixture

@@ -44,10 +44,13 @@ class WsClient:
         return await recv_json(self.ws)
 
     async def start(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        return await self.start_payload({"query": query, "variables": variables or {}})
+
+    async def start_payload(self, payload: dict[str, Any]) -> str:
+        """Start an operation with this payload as it is (a documentId instead of a query...)."""
         self._next_id += 1
         op_id = str(self._next_id)
         kind = "start" if self.legacy else "subscribe"
-        payload = {"query": query, "variables": variables or {}}
         await self.ws.send(json.dumps({"id": op_id, "type": kind, "payload": payload}))
         return op_id
 

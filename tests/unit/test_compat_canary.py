@@ -100,3 +100,13 @@ def test_only_engine_compat_imports_library_internals() -> None:
         str(path.relative_to(ROOT)): found for path in sources if (found := _internal_imports(path))
     }
     assert list(importers) == ["engine/compat.py"], importers
+
+
+def test_the_request_adapter_keeps_its_request() -> None:
+    from cross_web import StarletteRequestAdapter
+    from starlette.requests import Request
+
+    from engine.compat import starlette_request
+
+    request = Request({"type": "http", "method": "GET", "headers": [], "query_string": b""})
+    assert starlette_request(StarletteRequestAdapter(request)) is request

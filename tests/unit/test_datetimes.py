@@ -29,7 +29,7 @@ def empty_tables(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def _parsed(value: datetime) -> datetime:
     result = job_timestamp(sqlite_text(value))
-    assert result is not None
+    assert isinstance(result, datetime)
     return result
 
 

@@ -12,20 +12,13 @@ import {
   subscribe,
   subscriptionFailure,
 } from "./jobgraph.js";
+import { STARTER } from "./starter.js";
 
 const container = document.getElementById("graphiql");
 const keyInput = document.getElementById("api-key");
 const keyState = document.getElementById("key-state");
 
-const DEFAULT_QUERY = `# Your key's newest jobs. Run with Ctrl-Enter.
-query RecentJobs {
-  me { name tenant scopes }
-  jobs(first: 10) {
-    totalCount
-    edges { node { id status progress createdAt logTail } }
-  }
-}
-`;
+const DEFAULT_QUERY = STARTER;
 
 function operationKind(query, operationName) {
   const source = query.replace(/#[^\n]*/g, "").replace(/"(?:[^"\\]|\\.)*"/g, '""');

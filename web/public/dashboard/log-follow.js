@@ -3,12 +3,9 @@
 //
 // The server streams jobLogs(id, after): one LogLine a message, batched here per animation
 // frame. For its batched form, jobLogBatches(id, after, maxLines): LogBatch { lines lastSeq },
-// FOLLOW_LOG and batchOf below are all that change.
+// FOLLOW_LOG (in queries.js) and batchOf below are all that change.
 import { subscribe } from "../jobgraph.js";
-import { LOG_LINE } from "./queries.js";
-
-const FOLLOW_LOG = `subscription FollowLog($id: ID!, $after: Int) {
-  jobLogs(id: $id, after: $after) { ${LOG_LINE} } }`;
+import { FOLLOW_LOG } from "./queries.js";
 
 /** The lines one subscription message carries. */
 const batchOf = (data) => [data.jobLogs];

@@ -1,0 +1,129 @@
+"""OpenTelemetry tracing, configured by the standard ``OTEL_*`` environment variables.
+
+Off unless ``OTEL_TRACES_EXPORTER`` names an exporter (``otlp`` or ``console``) or an OTLP
+endpoint is set (``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``);
+``OTEL_TRACES_EXPORTER=none`` keeps it off. The SDK reads the rest itself: the service name
+and resource (``OTEL_SERVICE_NAME``, ``OTEL_RESOURCE_ATTRIBUTES``), the sampler
+(``OTEL_TRACES_SAMPLER``, ``OTEL_TRACES_SAMPLER_ARG``), the exporter's endpoint, headers and
+timeout. When off, nothing of it runs on a request: the middleware, the operation extension
+and the statement hook are not installed at all.
+
+What a traced request gives: a SERVER span per HTTP request or WebSocket (W3C ``traceparent``
+honoured, from the ASGI instrumentation), a child span per GraphQL operation
+(``schema.tracing``), a CLIENT span per database statement (``trace_engine`` for those that go
+through SQLAlchemy, ``statement_span`` for those the fast paths run on the SQLite driver),
+never one per field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+from opentelemetry.trace import SpanKind, Tracer
+from sqlalchemy import Engine, event
+
+TRACER_NAME = "jobgraph"
+_provider: TracerProvider | None = None
+
+
+def wanted(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment asks for traces."""
+    env = os.environ if environ is None else environ
+    exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if exporter == "none" or env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return False
+    endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+    )
+    return bool(exporter) or bool(endpoint)
+
+
+def configure(processor: SpanProcessor | None = None) -> TracerProvider:
+    """Turn tracing on for this process: a provider with the environment's resource and
+    sampler, exporting through ``processor`` (tests pass one over an in-memory exporter) or
+    the exporter the environment names."""
+    global _provider
+    if _provider is not None:
+        return _provider
+    provider = TracerProvider(resource=Resource.create())
+    provider.add_span_processor(processor or BatchSpanProcessor(_exporter()))
+    _provider = provider
+    return provider
+
+
+def _exporter() -> SpanExporter:
+    names = [n.strip() for n in os.environ.get("OTEL_TRACES_EXPORTER", "otlp").lower().split(",")]
+    if "console" in names:
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
+def provider() -> TracerProvider | None:
+    """This process's provider, or None when tracing is off."""
+    return _provider
+
+
+def tracer() -> Tracer:
+    if _provider is None:
+        return trace.NoOpTracer()
+    return _provider.get_tracer(TRACER_NAME)
+
+
+def shutdown() -> None:
+    """Flush what is pending and turn tracing off (the end of a process, or of a test)."""
+    global _provider
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+
+
+@contextmanager
+def statement_span(statement: str, system: str = "sqlite") -> Iterator[None]:
+    """A CLIENT span for one statement run on the database driver directly, shaped as the
+    SQLAlchemy instrumentation shapes its own."""
+    operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
+    attributes: dict[str, Any] = {"db.system": system, "db.statement": statement}
+    with tracer().start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes):
+        yield
+
+
+def trace_engine(engine: Engine) -> None:
+    """A span per statement SQLAlchemy runs on ``engine`` (its cursor events, public API)."""
+    system = "postgresql" if engine.dialect.name == "postgresql" else engine.dialect.name
+
+    def before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        manager = statement_span(statement, system)
+        manager.__enter__()
+        conn.info.setdefault("jobgraph.spans", []).append(manager)
+
+    def after(conn: Any, *_: Any) -> None:
+        spans = conn.info.get("jobgraph.spans")
+        if spans:
+            spans.pop().__exit__(None, None, None)
+
+    def failed(context: Any) -> None:
+        spans = context.connection.info.get("jobgraph.spans") if context.connection else None
+        if spans:
+            error = context.original_exception
+            spans.pop().__exit__(type(error), error, error.__traceback__)
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+    event.listen(engine, "handle_error", failed)
+
+
+def current_ids() -> tuple[str, str] | None:
+    """The current span's trace and span ids, as the W3C trace context writes them."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
