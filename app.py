@@ -20,6 +20,7 @@ import engine.sql
 from engine.gc import tune_for_serving
 from live.pg_broker import PgBroker, new_broker
 from schema.build import build_schema
+from server import log_redaction
 from server.cors import cors_middleware
 from server.frontend import frontend_routes
 from server.graphql_metrics import OperationMetrics
@@ -41,6 +42,8 @@ log = logging.getLogger("jobgraph")
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Starlette:
     settings = settings or Settings()
+    # Whatever configured logging (our config, uvicorn's, a test's): no piece of a key in it.
+    log_redaction.install()
     traced = tracing.provider() is not None or tracing.wanted()
     observers: list[type[Any]] = [OperationMetrics]
     if traced:
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
                 await broker.start(store)
             view.store = store
             view.documents.store = store
+            view.key_watch.store = store
             metrics.watch_pool(db.pool_status)
             app.state.store = store
             app.state.settings = settings
@@ -81,6 +85,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
             # Lifespan state: server.graceful finds the broker here to end subscriptions first.
             yield {"broker": broker}
         finally:
+            await view.key_watch.close()
             await webhooks.stop()
             await sweeper.stop()
             # Open subscriptions end as completed streams before the database goes away.
@@ -115,6 +120,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         )
     application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
     application.state.metrics = metrics
+    # REST spends from the same per-key buckets as GraphQL.
+    application.state.rate_limiter = view.rate_limiter
     return application
 
 

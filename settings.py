@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # Open WebSocket connections per API key, per process; 0: no cap. A key shared by a
+    # frontend's users opens one per browser tab (docs/security.md).
+    max_ws_connections_per_key: int = Field(default=256, ge=0)
+    # How often each process re-checks the keys of its open sockets and multipart streams
+    # (one statement for all of them): a revoked key's connections end within this.
+    key_recheck_seconds: float = Field(default=1.0, gt=0, le=60)
     # Per API key, per process; 0 turns rate limiting off.
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: int = Field(default=2000, ge=1)

@@ -68,3 +68,17 @@ class SubscriptionOverflow(AppError):
 
     code = "SUBSCRIPTION_OVERFLOW"
     http_status = 429
+
+
+class TooManySubscriptions(AppError):
+    """A WebSocket already carries ``JOBGRAPH_MAX_SUBSCRIPTIONS_PER_CONNECTION`` operations."""
+
+    code = "TOO_MANY_SUBSCRIPTIONS"
+    http_status = 429
+
+
+class TooManyConnections(AppError):
+    """The key already has ``JOBGRAPH_MAX_WS_CONNECTIONS_PER_KEY`` WebSockets open here."""
+
+    code = "TOO_MANY_CONNECTIONS"
+    http_status = 429

@@ -4,7 +4,7 @@ GraphQL over HTTP as the spec says (media types, status codes, methods, limits, 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -20,7 +20,7 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
-from domain.errors import AppError, Unauthenticated
+from domain.errors import AppError, RateLimited, Unauthenticated
 from domain.rate_limit import RateLimiter
 from engine.compat import (
     ASGIWebSocketAdapter,
@@ -44,13 +44,23 @@ from engine.compat import (
 )
 from resolvers.context import Context
 from schema.auth import authenticate
+from schema.rate_limit import charge_before_streaming
 from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
 from server.frontend import graphiql_page
+from server.key_watch import KeyWatch
 from server.negotiation import NotAcceptable, response_media_type, wants_html
 from server.persisted import PersistedDocuments
 from server.responses import graphql_error_response
 from server.result_status import is_request_error, status_for
+from server.socket_guard import (
+    GuardedLegacyWS,
+    GuardedTransportWS,
+    admit_socket,
+    close_frame,
+    guard_stream,
+    rate_limited_result,
+)
 from settings import Settings
 from storage.store import Store
 
@@ -90,7 +100,7 @@ def _error_payload(error: AppError) -> dict[str, Any]:
     return {"message": error.message, "extensions": error.extensions}
 
 
-class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
+class _TransportWSHandler(GuardedTransportWS, BaseGraphQLTransportWSHandler[Context, None]):
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         # The protocol allows a null payload; treat it as an empty one, so a client that sends
         # no key is refused for the key (4403), like any other.
@@ -99,6 +109,9 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        # The key (revoked?), the socket's cap and the rate limit (server.socket_guard).
+        if "id" in message and not await self.admitted(message["id"]):
+            return
         payload: Any = message.get("payload")
         if self.connection_acknowledged and isinstance(payload, dict):
             try:
@@ -114,8 +127,11 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
-class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+class _LegacyWSHandler(GuardedLegacyWS, BaseGraphQLWSHandler[Context, None]):
     async def handle_start(self, message: StartMessage) -> None:
+        # The key (revoked?), the socket's cap and the rate limit (server.socket_guard).
+        if "id" in message and not await self.admitted(message["id"]):
+            return
         payload = message.get("payload")
         if self.connection_acknowledged and isinstance(payload, dict):
             try:
@@ -140,6 +156,11 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
             await self.ws.send_text(orjson.dumps(message).decode())
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
+
+    async def close(self, code: int, reason: str) -> None:
+        # A refusal may name its own close frame (server.socket_guard.admit_socket).
+        code, reason = close_frame(self.ws, code, reason)
+        await super().close(code, reason)
 
 
 def _single_operation(data: dict[str, Any]) -> dict[str, Any]:
@@ -181,6 +202,11 @@ class GraphQLView(GraphQL[Context, None]):
         )
         # Documents sent by reference (APQ, trusted documents); its store is set with ours.
         self.documents = PersistedDocuments(settings)
+        # Open sockets and streams by key: revocation ends them, sockets per key are capped.
+        self.key_watch = KeyWatch(
+            interval=settings.key_recheck_seconds,
+            max_sockets_per_key=settings.max_ws_connections_per_key,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -387,6 +413,12 @@ class GraphQLView(GraphQL[Context, None]):
                 await authenticate(context)
             except Unauthenticated as error:
                 raise HTTPException(401, error.message) from None
+            # Charged here, before the stream's 200: a refusal is the usual JSON 429.
+            try:
+                charge_before_streaming(context)
+            except RateLimited as error:
+                return rate_limited_result(error, sub_response)
+            request.state.streaming_key_id = context.require().key_id
         return await super().execute_operation(
             request=request,
             request_adapter=request_adapter,
@@ -395,6 +427,19 @@ class GraphQLView(GraphQL[Context, None]):
             root_value=root_value,
             sub_response=sub_response,
         )
+
+    async def create_streaming_response(
+        self,
+        request: Request | WebSocket,
+        stream: Callable[[], AsyncIterator[str]],
+        sub_response: Response,
+        headers: Mapping[str, str],
+    ) -> Response:
+        key_id = getattr(request.state, "streaming_key_id", None)
+        if key_id is not None:
+            # A multipart subscription ends when its key is revoked (server.socket_guard).
+            stream = guard_stream(self.key_watch, key_id, stream, headers)
+        return await super().create_streaming_response(request, stream, sub_response, headers)
 
     async def render_graphql_ide(self, request: Request) -> Response:
         # Strawberry's page loads GraphiQL from a CDN; ours is served by jobgraph itself.
@@ -406,6 +451,9 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         try:
             await authenticate(context)
+            refusal = admit_socket(self.key_watch, context)  # the key's cap on sockets
+            if refusal is not None:
+                raise refusal
         except AppError as error:
             # graphql-transport-ws closes with 4403; legacy graphql-ws sends connection_error.
             raise ConnectionRejectionError({"message": error.message, "code": error.code}) from None

@@ -9,28 +9,18 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+from server.log_redaction import RedactingFilter, redact
 from server.request_context import current_request
 from settings import Settings
 from telemetry import tracing
 
 # Fields a record may carry through ``extra=`` that the JSON line keeps.
 _EXTRA_FIELDS = ("method", "path", "status", "duration_ms", "client", "operation_type", "outcome")
-# API keys look like ``jg_`` + url-safe base64. Nothing should ever log one; this is the net
-# under that rule (a client pasting its key into a query string, an exception message, ...).
-_KEY_PATTERN = re.compile(r"jg_[A-Za-z0-9_\-]{8,}")
-_REDACTED = "jg_[REDACTED]"
-# Webhook signing secrets (whsec_ + base64) are never logged either; the same net under that.
-_SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{8,}")
-
-
-def redact(text: str) -> str:
-    return _SECRET_PATTERN.sub("whsec_[REDACTED]", _KEY_PATTERN.sub(_REDACTED, text))
 
 
 class JsonFormatter(logging.Formatter):
@@ -57,7 +47,7 @@ class JsonFormatter(logging.Formatter):
         for name in _EXTRA_FIELDS:
             value = record.__dict__.get(name)
             if value is not None:
-                line[name] = value
+                line[name] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             line["exception"] = redact(self.formatException(record.exc_info))
         return orjson.dumps(line, default=str).decode()
@@ -94,10 +84,15 @@ def log_config(settings: Settings, *, access_log: bool = True) -> dict[str, Any]
         "class": "logging.StreamHandler",
         "formatter": "default",
         "stream": "ext://sys.stderr",
+        # Every record, from any logger, at any level: no piece of a key (server.log_redaction).
+        "filters": ["redact"],
     }
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {
+            "redact": {"()": f"{RedactingFilter.__module__}.{RedactingFilter.__qualname__}"}
+        },
         "formatters": {"default": {"()": f"{formatter.__module__}.{formatter.__qualname__}"}},
         "handlers": {"default": handler},
         "loggers": {

@@ -5,7 +5,8 @@ replaces did — same paths, same header, same JSON, ``{"detail": ...}`` error b
 key check is GraphQL's (``schema.auth.authenticate``) and the data goes through the same
 functions as ``job(id, tail)`` and ``createJob`` (``resolvers.job_access``).
 
-Statuses: 401 missing/unknown/revoked key, 403 missing scope, 404 malformed or unknown job id
+Statuses: 401 missing/unknown/revoked key, 429 the key's rate limit (with ``Retry-After``, the
+same buckets as GraphQL's), 403 missing scope, 404 malformed or unknown job id
 (or another tenant's), 400 bad ``tail`` or a body that is not JSON, 413 a body over 4 MiB,
 422 a JSON body of the wrong shape or with invalid items (FastAPI's validation status), 405
 another method, 503 database unreachable.
@@ -24,12 +25,13 @@ from starlette.routing import Route
 from starlette.types import Receive, Send
 from starlette.types import Scope as ASGIScope
 
-from domain.errors import AppError, BadUserInput
+from domain.errors import AppError, BadUserInput, RateLimited
 from domain.principal import Scope
 from resolvers.arguments import InvalidJobId
 from resolvers.context import Context
 from resolvers.job_access import find_job, submit_job
 from schema.auth import authenticate
+from schema.rate_limit import charge
 from server.responses import OrjsonResponse
 from server.rest_body import (
     MAX_BODY_BYTES,
@@ -153,9 +155,13 @@ async def _read_body(request: Request) -> bytes:
 async def _guarded(request: Request, handler: Handler, *, invalid_input_status: int) -> Response:
     """Authenticate, run the handler, and turn every failure into a JSON ``detail`` body."""
     state = request.app.state
-    context = Context.for_store(state.store, state.settings, request=request)
+    limiter = getattr(state, "rate_limiter", None)
+    context = Context.for_store(state.store, state.settings, request=request, rate_limiter=limiter)
     try:
         await authenticate(context)
+        # The key's rate limit, the same buckets as GraphQL's: after the key is known, before
+        # any work.
+        charge(context)
         return await handler(request, context)
     except InvalidJobId as error:
         # The old endpoint answered a malformed id like an unknown one.
@@ -170,6 +176,8 @@ async def _guarded(request: Request, handler: Handler, *, invalid_input_status: 
                 loc += field.split(".")  # webhook.url -> ["body", "webhook", "url"]
             return _detail(422, [{"loc": loc, "msg": error.message, "type": "value_error"}])
         return _detail(invalid_input_status, error.message)
+    except RateLimited as error:
+        return _detail(429, error.message, headers={"Retry-After": str(error.extra["retryAfter"])})
     except AppError as error:
         return _detail(error.http_status, error.message)
     except MalformedJson as error:
@@ -184,8 +192,8 @@ async def _guarded(request: Request, handler: Handler, *, invalid_input_status: 
         return _detail(500, "Internal Server Error")
 
 
-def _detail(status_code: int, detail: object) -> Response:
-    return OrjsonResponse({"detail": detail}, status_code)
+def _detail(status_code: int, detail: object, headers: dict[str, str] | None = None) -> Response:
+    return OrjsonResponse({"detail": detail}, status_code, headers=headers)
 
 
 def _method_not_allowed(allowed: str) -> Response:

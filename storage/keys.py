@@ -6,7 +6,8 @@ import hashlib
 import hmac
 import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -62,6 +63,17 @@ _BY_HASH = Query(
 )
 
 
+# The ids, among those asked about, of keys that are still active: open sockets and streams
+# re-check their keys with it, every operation and every few seconds (server.key_watch).
+_ACTIVE_AMONG = Query(
+    select(api_keys.c.id).where(
+        api_keys.c.id.in_(bindparam("ids", expanding=True)), api_keys.c.revoked_at.is_(None)
+    )
+)
+# Ids per statement: far below every database's limit on bound parameters.
+_IDS_PER_STATEMENT = 500
+
+
 class KeyStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -108,6 +120,20 @@ class KeyStore:
             .values(revoked_at=utcnow())
         )
         return await self._db.write(lambda conn: conn.execute(statement).rowcount > 0)
+
+    async def active_among(self, key_ids: Collection[str]) -> set[str]:
+        """Which of these key ids are still active (neither revoked nor gone): one indexed
+        statement per 500 ids."""
+        ids = sorted(set(key_ids))
+        active: set[str] = set()
+        for start in range(0, len(ids), _IDS_PER_STATEMENT):
+            chunk = ids[start : start + _IDS_PER_STATEMENT]
+            # Padded to a power of two (with a repeated id): a handful of statement texts
+            # serve every count of ids.
+            chunk += chunk[:1] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
+            rows = await self._db.read_statement(partial(_ACTIVE_AMONG.rows, params={"ids": chunk}))
+            active.update(row[0] for row in rows)
+        return active
 
     async def authenticate(self, presented: str) -> Principal | None:
         """The principal for a presented key, or None when unknown or revoked."""
