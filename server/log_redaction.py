@@ -5,8 +5,8 @@ websockets library (through uvicorn's ``uvicorn.error`` logger) writes every fra
 its first and last characters — so a ``connection_init`` frame shows the end of a key with no
 ``jg_`` before it. Every record is rewritten before any handler sees it:
 
-- a WebSocket frame's payload is dropped (its type and size stay): frames carry keys,
-  documents and variables, none of which jobgraph logs;
+- a WebSocket frame's payload is dropped (its type, size and close code stay): frames carry
+  keys, documents and variables, none of which jobgraph logs;
 - ``jg_`` and whatever key characters follow, however few (a truncated key too), becomes
   ``jg_[REDACTED]``;
 - the value after a key's field or header name (``X-API-Key``, ``apiKey``, ``api_key`` …, as
@@ -33,10 +33,13 @@ _SECRET = re.compile(r"whsec_[A-Za-z0-9+/=_\-]*")
 _FIELD = re.compile(
     r"""((?:x[-_]?)?api[-_]?key)(["']?\s*[:=,]\s*b?["']?)([^"'\s,;}\])]*)""", re.IGNORECASE
 )
-# A websockets frame, as its debug log shows it: "< TEXT '...' [75 bytes]".
-_FRAME = re.compile(r"([<>] (?:TEXT|BINARY|CONT)) ")
+# A websockets frame, as its debug log shows it: "< TEXT '...' [75 bytes]", "> CLOSE 4401
+# (private use) API key revoked [17 bytes]" (a close frame's code stays, its reason goes).
+_FRAME = re.compile(r"([<>] (?:TEXT|BINARY|CONT|PING|PONG|CLOSE))( \d{4} \([a-z ]+\))?")
 # Anything above, found in one pass: most records have none and cost only this search.
-_TRIGGER = re.compile(r"jg_|whsec_|api[-_]?key|^[<>] (?:TEXT|BINARY|CONT) ", re.IGNORECASE)
+_TRIGGER = re.compile(
+    r"jg_|whsec_|api[-_]?key|^[<>] (?:TEXT|BINARY|CONT|PING|PONG|CLOSE)", re.IGNORECASE
+)
 _MARK = "_jobgraph_redacted"
 
 
@@ -54,7 +57,7 @@ def redact(text: str) -> str:
     if frame is not None:
         # The frame's size is the bracket at the end; its payload is everything between.
         size = text[text.rfind(" [") :] if text.endswith("]") else ""
-        return f"{frame.group(1)} [payload not logged]{size}"
+        return f"{frame.group(1)}{frame.group(2) or ''} [payload not logged]{size}"
     text = _FIELD.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     text = _KEY.sub(f"jg_{REDACTED}", text)
     return _SECRET.sub(f"whsec_{REDACTED}", text)

@@ -57,12 +57,15 @@ def live_server(
     *,
     args: tuple[str, ...] = (),
     env: dict[str, str] | None = None,
+    launcher: str = "app.py",
 ) -> Iterator[LiveServer]:
+    """``launcher``: the script run with ``serve ...`` (``tests/debug_everything.py`` turns
+    every logger to DEBUG)."""
     port = free_port()
     log_path = tmp_path / f"server-{port}.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "app.py", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            [sys.executable, launcher, "serve", "--host", "127.0.0.1", "--port", str(port), *args],
             cwd=ROOT,
             env={**os.environ, "JOBGRAPH_DATABASE_URL": database_url, **(env or {})},
             stdout=log_file,
