@@ -140,8 +140,10 @@ class GuardedHandler:
     async def admitted(self, operation_id: str) -> bool:
         """Whether this new operation may start; if not, its refusal is sent (and a revoked
         key's socket ends, with every other socket and stream of the key)."""
+        if self._ended:
+            return False  # the socket is closing: nothing more runs on it
         principal = self.context.principal
-        if principal is None or not self.connection_acknowledged or self._ended:
+        if principal is None or not self.connection_acknowledged:
             return True  # the protocol refuses it itself (4401 before connection_init)
         revoked = False
         error: AppError | None = None
