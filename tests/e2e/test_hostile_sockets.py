@@ -224,10 +224,10 @@ async def test_a_revoked_key_ends_its_sockets_and_streams(
 
 @pytest.mark.parametrize("protocol", [TRANSPORT_WS, LEGACY_WS])
 async def test_a_new_operation_of_a_revoked_key_is_refused_at_once(
-    tmp_path: Path, protocol: Subprotocol
+    database_url: str, tmp_path: Path, protocol: Subprotocol
 ) -> None:
     # The periodic re-check is made slow here: only the per-operation check can refuse.
-    url = f"sqlite+aiosqlite:///{tmp_path}/jobgraph.db"
+    url = database_url
     async with opened(url) as store:
         key_id, key = await new_key(store)
         job = await make_job(store, lines=1)
@@ -245,7 +245,8 @@ async def test_a_new_operation_of_a_revoked_key_is_refused_at_once(
                     await client.start(CREATE)
                 ending = await until_closed(ws)
                 refused_after = ending.at - started
-            print(f"\n[{protocol}] operation of a revoked key refused in {refused_after:.3f} s")
+            where = f"{url.split('+')[0]}, {protocol}"
+            print(f"\n[{where}] operation of a revoked key refused in {refused_after:.3f} s")
             assert [e["extensions"]["code"] for e in errors_of(ending)] == ["UNAUTHENTICATED"]
             assert [m["type"] for m in ending.messages] == ["error"]
             assert (ending.code, ending.reason) == (4401, "API key revoked")
