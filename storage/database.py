@@ -180,6 +180,15 @@ class Database:
         except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
+    async def pg_rows(self, sql: str, values: list[Any]) -> list[Any]:
+        """The rows of one PostgreSQL statement run on asyncpg directly; only when
+        ``fast_pg``."""
+        assert self._pg is not None
+        try:
+            return await self._pg.rows(sql, values)
+        except _MAYBE_UNREACHABLE as error:
+            raise _unavailable(error) from error
+
     async def read_statement_off_loop(self, work: Work[T]) -> T:
         """``read_statement`` for a big statement: on SQLite it runs on a thread (with the fast
         paths on, a reader thread), and SQLite works with the GIL released while the loop

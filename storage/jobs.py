@@ -310,18 +310,18 @@ class JobStore:
         reads run on the event loop) a big tail read on a thread after it."""
         widest = self._db.settings.max_log_message_bytes + 1
         if self._db.fast_pg:
-            from storage import pg_snapshot  # it builds on this module's columns and rows
+            from storage import pg_reads  # it builds on this module's columns and rows
 
-            if pg_snapshot.applies(tail, widest=widest):
-                sql = pg_snapshot.statement(
+            if pg_reads.applies(tail, widest=widest):
+                sql = pg_reads.statement(
                     items=items, tail=tail is not None and tail.limit > 0, tenant=tenant is not None
                 )
                 row = await self._db.pg_first(
-                    sql, pg_snapshot.arguments(job_id=job_id, tenant=tenant, tail=tail)
+                    sql, pg_reads.arguments(job_id=job_id, tenant=tenant, tail=tail)
                 )
                 if row is None:
                     return None
-                found = pg_snapshot.parse(row, items=items, tail=tail)
+                found = pg_reads.parse(row, items=items, tail=tail)
                 if found is not None:
                     return found
         on_loop = self._db.is_sqlite
