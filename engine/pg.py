@@ -80,7 +80,7 @@ class PgReads:
                     )
                 # The pool drops a connection that broke on release; expire the rest, which
                 # may have broken with it, so the retry connects afresh.
-                pool.expire_connections()
+                await pool.expire_connections()
         raise AssertionError("unreachable")
 
     async def _ready(self) -> asyncpg.Pool:
