@@ -19,7 +19,11 @@ import orjson
 
 from bench import extras, pg
 from bench.dataset import Dataset, build_sync
-from bench.ingest import raw_sqlite_lines_per_second, store_level_lines_per_second
+from bench.ingest import (
+    raw_asyncpg_lines_per_second,
+    raw_sqlite_lines_per_second,
+    store_level_lines_per_second,
+)
 from bench.load import LoadGenerator
 from bench.queries import SchemaShape, append_logs_body, body, job_body, jobs_query
 from bench.report import Series, Target, print_series, print_targets, ratio_range
@@ -180,6 +184,9 @@ def _measure_pg(args: argparse.Namespace, workdir: Path, target: pg.Scratch) -> 
         ]
         _rounds(args, data, load, plan)
         ingest, ingest_note = _graphql_ingest(args, data, load, jobgraph, shape)
+        ingest_floor = raw_asyncpg_lines_per_second(
+            target.dsn, data.small_job_ids[-2], batch=_BATCH, seconds=args.ingest_seconds
+        )
         rss = {server.name: server.peak_rss_mb() for server in servers}
     finally:
         for server in servers:
@@ -187,6 +194,11 @@ def _measure_pg(args: argparse.Namespace, workdir: Path, target: pg.Scratch) -> 
     series = [item[0] for item in plan]
     print_series(series)
     print("peak RSS (VmHWM): " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
+    shown = f"{ingest:,.0f} lines/s ({ingest / ingest_floor:.2f} of the floor)" if ingest else "—"
+    print(
+        f"ingest, 500-line batches, 4 workers: raw asyncpg floor (lock, reserve, COPY, commit) "
+        f"{ingest_floor:,.0f} lines/s, jobgraph's appendLogs {shown}"
+    )
     floor_job, job, jobs_page = series
     share, low, high = ratio_range(job, floor_job)
     page, page_low, page_high = ratio_range(jobs_page, floor_job)
