@@ -140,12 +140,21 @@ def _tree(pid: int) -> list[int]:
     return found
 
 
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal
+    return (total - fields[3] - fields[4]) / _TICKS, total / _TICKS
+
+
 @dataclass
 class WorkersResult:
     label: str
     one: Series
     two: Series
-    cpu: dict[int, tuple[float, float]]  # workers -> (server CPU share, database CPU share)
+    # workers -> cores used by (jobgraph's processes, the scratch database's backends, the
+    # whole machine: every process of every user)
+    cpu: dict[int, tuple[float, float, float]]
 
 
 def workers_ratio(
@@ -168,7 +177,7 @@ def workers_ratio(
         Series(f"job(id, tail: 100), {label}", "--workers 2"),
         {},
     )
-    spent: dict[int, list[float]] = {1: [0.0, 0.0, 0.0], 2: [0.0, 0.0, 0.0]}
+    spent: dict[int, list[float]] = {1: [0.0] * 4, 2: [0.0] * 4}
     try:
         for server in servers.values():
             server.wait_ready(bodies[0], data.key)
@@ -177,7 +186,12 @@ def workers_ratio(
             for n, server in servers.items():
                 tree = _tree(server.process.pid)
                 backends = target.backend_pids() if target is not None else []
-                before = (cpu_seconds(tree), cpu_seconds(backends), time.monotonic())
+                before = (
+                    cpu_seconds(tree),
+                    cpu_seconds(backends),
+                    machine_busy()[0],
+                    time.monotonic(),
+                )
                 measured = load.run(
                     server.port,
                     bodies,
@@ -185,13 +199,19 @@ def workers_ratio(
                     connections=args.connections,
                     seconds=args.seconds,
                 )
-                after = (cpu_seconds(tree), cpu_seconds(backends), time.monotonic())
+                after = (
+                    cpu_seconds(tree),
+                    cpu_seconds(backends),
+                    machine_busy()[0],
+                    time.monotonic(),
+                )
                 (result.one if n == 1 else result.two).results.append(measured)
-                for index in range(3):
+                for index in range(4):
                     spent[n][index] += after[index] - before[index]
     finally:
         for server in servers.values():
             server.stop()
-    for n, (server_cpu, db_cpu, wall) in spent.items():
-        result.cpu[n] = (server_cpu / wall if wall else 0.0, db_cpu / wall if wall else 0.0)
+    for n, (server_cpu, db_cpu, busy, wall) in spent.items():
+        wall = wall or 1.0
+        result.cpu[n] = (server_cpu / wall, db_cpu / wall, busy / wall)
     return result
