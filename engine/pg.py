@@ -88,6 +88,8 @@ class PgReads:
         if self._pool is not None and self._loop is loop:
             return self._pool
         if self._lock is None or self._loop is not loop:
+            if self._pool is not None:
+                self._pool.terminate()  # its connections belong to a loop no longer used
             self._lock = asyncio.Lock()
             self._loop = loop
             self._pool = None
