@@ -214,17 +214,6 @@ def raw_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -
     driver.executemany(sql, rows)
 
 
-def run_on_driver(conn: Connection, work: Callable[[Any], Any], sql: str) -> Any:
-    """Runs ``work(driver_connection)``'s awaitable on an async driver's connection (asyncpg's)
-    from synchronous store code, inside the Connection's transaction: SQLAlchemy's documented
-    ``AdaptedConnection.run_async``. ``sql`` names the statement for tracing."""
-    adapted: Any = conn.connection.dbapi_connection
-    if observe is not None:
-        with observe(sql):
-            return adapted.run_async(work)
-    return adapted.run_async(work)
-
-
 class SqliteReads:
     """Reads on SQLite without a pool checkout, SQLAlchemy's begin event and the reset on
     return for each one (together more CPU than the indexed reads themselves): one connection
