@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.dialects import sqlite
 
-from engine.sql import fast_paths, raw_executemany
+from engine.sql import fast_paths, fast_postgresql, raw_executemany, run_on_driver
 from storage.coltypes import UTCDateTime, sqlite_text, utcnow
 from storage.database import Database
 from storage.records import Allowance, LogLineRecord, TailText
@@ -67,6 +67,22 @@ _INSERT_LINE_SQL = str(
 )
 
 
+# PostgreSQL: a batch arrives by COPY (asyncpg's binary copy_records_to_table), inside the
+# reservation's transaction: no statement to parse or plan per batch, no parameter per value.
+_COPY_COLUMNS = tuple(
+    column.name
+    for column in (
+        log_lines.c.job_id,
+        log_lines.c.seq,
+        log_lines.c.timestamp,
+        log_lines.c.level,
+        log_lines.c.message,
+        log_lines.c.attempt,
+    )
+)
+_COPY_TRACE = f"COPY {log_lines.name} ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT binary)"
+
+
 # Built once (building an UPDATE costs more than running it); bound per batch.
 _RESERVE = (
     update(jobs)
@@ -105,6 +121,18 @@ def append_lines(
                 last_ts, text = ts, sqlite_text(ts)
             rows.append((job_id, first_seq + offset, text, level, message, attempt))
         raw_executemany(conn, _INSERT_LINE_SQL, rows)
+    elif count and fast_postgresql(conn):
+        records = [
+            (job_id, first_seq + offset, ts, level, message, attempt)
+            for offset, (ts, level, message) in enumerate(lines)
+        ]
+        run_on_driver(
+            conn,
+            lambda driver: driver.copy_records_to_table(
+                log_lines.name, records=records, columns=_COPY_COLUMNS
+            ),
+            _COPY_TRACE,
+        )
     elif count:
         conn.execute(
             insert(log_lines),
