@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import extras
+from bench import bench_scaleout, extras
 from bench.dataset import Dataset, build_sync
 from bench.ingest import raw_sqlite_lines_per_second, store_level_lines_per_second
 from bench.load import LoadGenerator
@@ -52,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--skip-reads", action="store_true", help="only the extra phases")
     extras.add_arguments(parser)
+    bench_scaleout.add_arguments(parser)
     return parser
 
 
@@ -70,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, workdir: Path) -> int:
     status = 0 if args.skip_reads else _run_reads(args, workdir)
     failures = extras.run(args, workdir)
+    failures += bench_scaleout.run(args, workdir)
     for failure in failures:
         print(f"FAIL: {failure}")
     return 1 if (failures and args.strict) else status
