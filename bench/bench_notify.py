@@ -6,9 +6,9 @@ payloads) reach the channel when a store on PostgreSQL appends log lines:
 - ``batches``: ``appendLogs`` batches of 50 lines, one job;
 - ``singles``: one-line appends, as fast as one writer goes, on one job and on 20 jobs;
 
-then the ceiling: how many notifications per second PostgreSQL passes through the publisher's
-own send path (one statement per flush, as many payloads as it carries), with ``--senders``
-processes' worth of concurrent senders.
+then the ceiling: how many notifications (and events) per second PostgreSQL passes through the
+publisher's own send path (:meth:`PgNotifier.send`: one statement per flush, as many payloads
+as its events need), from one and from four publishers, with one job or many per flush.
 
     python -m bench.bench_notify --database postgresql://127.0.0.1:5432/test
 """
@@ -26,9 +26,10 @@ import asyncpg
 
 from domain.videos import Platform, VideoRef
 from live.pg_broker import PgBroker
-from live.pg_notify import CHANNEL
+from live.pg_notify import CHANNEL, PgNotifier
 from settings import Settings
 from storage.database import Database
+from storage.events import EventKind, JobEvent
 from storage.migrate import upgrade_to_head
 from storage.store import Store
 
@@ -42,7 +43,7 @@ class Counter:
 
     def __call__(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
         self.notifications += 1
-        self.events += max(1, payload.count('"k"'), payload.count("],["))
+        self.events += payload.count("],[") + 1
 
 
 async def _settle(counter: Counter) -> None:
@@ -89,36 +90,40 @@ async def _scenario(
         await listener.close()
 
 
-async def _ceiling(dsn: str, *, senders: int, per_statement: int, seconds: float) -> float:
-    """Notifications/s through ``senders`` connections, ``per_statement`` payloads each."""
+async def _ceiling(
+    dsn: str, *, senders: int, jobs_per_flush: int, seconds: float
+) -> tuple[float, float]:
+    """(notifications/s, events/s) through ``senders`` publishers, flushing ``jobs_per_flush``
+    jobs' events at a time as fast as PostgreSQL takes them."""
     counter = Counter()
     listener = await asyncpg.connect(dsn)
     await listener.add_listener(CHANNEL, counter)
-    connections = [await asyncpg.connect(dsn) for _ in range(senders)]
-    job = str(uuid.uuid4())
-    # Distinct payloads: PostgreSQL folds identical ones within one transaction into one.
-    payloads = [
-        f'{{"o":"bench","e":[["logs","{job}","t","RUNNING",{n}]]}}' for n in range(per_statement)
-    ]
-    deadline = time.perf_counter() + seconds
-    sent = 0
 
-    async def send(conn: asyncpg.Connection) -> None:
-        nonlocal sent
+    async def nothing(_event: JobEvent) -> None:
+        return None
+
+    notifiers = [PgNotifier(dsn, deliver=nothing) for _ in range(senders)]
+    jobs = [str(uuid.uuid4()) for _ in range(jobs_per_flush)]
+    deadline = time.perf_counter() + seconds
+    events = 0
+
+    async def send(notifier: PgNotifier) -> None:
+        nonlocal events
+        seq = 0
         while time.perf_counter() < deadline:
-            await conn.execute(
-                "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p", CHANNEL, payloads
-            )
-            sent += per_statement
+            seq += 1
+            batch = [JobEvent(EventKind.LOGS, job, "bench", "RUNNING", seq) for job in jobs]
+            await notifier.send(batch)
+            events += len(batch)
 
     started = time.perf_counter()
-    await asyncio.gather(*(send(conn) for conn in connections))
+    await asyncio.gather(*(send(notifier) for notifier in notifiers))
     elapsed = time.perf_counter() - started
     await _settle(counter)
-    for conn in (*connections, listener):
-        await conn.close()
-    assert counter.notifications == sent, (counter.notifications, sent)
-    return sent / elapsed
+    for notifier in notifiers:
+        await notifier.close()
+    await listener.close()
+    return counter.notifications / elapsed, events / elapsed
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -152,13 +157,13 @@ async def main_async(args: argparse.Namespace) -> None:
             await broker.close(grace=1)
             await db.dispose()
         if not args.no_ceiling:
-            for senders, per_statement in ((1, 1), (4, 1), (1, 50), (4, 50)):
-                rate = await _ceiling(
-                    dsn, senders=senders, per_statement=per_statement, seconds=args.seconds
+            for senders, jobs in ((1, 1), (4, 1), (1, 50), (4, 50), (1, 1000)):
+                notification_rate, event_rate = await _ceiling(
+                    dsn, senders=senders, jobs_per_flush=jobs, seconds=args.seconds
                 )
                 print(
-                    f"ceiling: {senders} sender(s), {per_statement} payload(s) per statement: "
-                    f"{rate:,.0f} notifications/s"
+                    f"ceiling: {senders} publisher(s), {jobs} job(s) per flush: "
+                    f"{notification_rate:,.0f} notifications/s carrying {event_rate:,.0f} events/s"
                 )
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
