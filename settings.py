@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     # How change events reach the other server processes: PostgreSQL LISTEN/NOTIFY by default
     # on PostgreSQL; a redis:// URL for Redis pub/sub (on either database). Each job's events
     # are merged for broker_window_seconds before they leave.
-    broker_url: str | None = Field(default=None, pattern=r"^rediss?://")
+    broker_url: str | None = Field(default=None, pattern=r"^(rediss?://.+)?$")  # "" means unset
     broker_channel: str = Field(default="jobgraph:events", min_length=1, pattern=r"^\S+$")
     broker_window_seconds: float = Field(default=0.05, ge=0, le=1)
 

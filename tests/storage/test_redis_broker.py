@@ -30,6 +30,8 @@ def test_the_broker_url_chooses_redis_on_either_database() -> None:
         settings = Settings(database_url=database, broker_url=REDIS_URL)
         assert isinstance(new_broker(settings), RedisBroker)
     assert isinstance(new_broker(Settings(database_url="sqlite:///x.db")), MemoryBroker)
+    unset = Settings(database_url="sqlite:///x.db", broker_url="")  # an empty variable
+    assert isinstance(new_broker(unset), MemoryBroker)
     assert isinstance(new_broker(Settings(database_url="postgresql://h/db")), PgBroker)
     with pytest.raises(ValidationError):
         Settings(database_url="sqlite:///x.db", broker_url="http://127.0.0.1:6379")
