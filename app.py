@@ -18,7 +18,8 @@ from starlette.types import Receive, Scope, Send
 
 import engine.sql
 from engine.gc import tune_for_serving
-from live.pg_broker import PgBroker, new_broker
+from live.pg_broker import new_broker
+from live.relay import RelayBroker
 from schema.build import build_schema
 from server.cors import cors_middleware
 from server.frontend import frontend_routes
@@ -57,7 +58,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
         # The store publishes each committed change to the broker; subscriptions follow it.
-        # In-process on SQLite; on PostgreSQL, LISTEN/NOTIFY reaches the other processes too.
+        # In-process on SQLite; on PostgreSQL, LISTEN/NOTIFY reaches the other processes too,
+        # or Redis pub/sub on either database when JOBGRAPH_BROKER_URL names one.
         broker = new_broker(settings)
         store = Store(db, publisher=broker)
         sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         try:
             if migrate:
                 await upgrade_to_head(db)
-            if isinstance(broker, PgBroker):
+            if isinstance(broker, RelayBroker):
                 await broker.start(store)
             view.store = store
             view.documents.store = store

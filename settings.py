@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     # resume), and how long shutdown waits for open subscriptions to complete.
     live_queue_size: int = Field(default=1000, ge=1)
     live_shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    # How change events reach the other server processes: PostgreSQL LISTEN/NOTIFY by default
+    # on PostgreSQL; a redis:// URL for Redis pub/sub (on either database). Each job's events
+    # are merged for broker_window_seconds before they leave.
+    broker_url: str | None = Field(default=None, pattern=r"^(rediss?://.+)?$")  # "" means unset
+    broker_channel: str = Field(default="jobgraph:events", min_length=1, pattern=r"^\S+$")
+    broker_window_seconds: float = Field(default=0.05, ge=0, le=1)
 
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import orjson
 
-from bench import extras, pg
+from bench import bench_scaleout, extras, pg
 from bench.dataset import Dataset, build_sync
 from bench.ingest import (
     raw_asyncpg_lines_per_second,
@@ -72,6 +72,7 @@ def _parser() -> argparse.ArgumentParser:
         "--skip-workers", action="store_true", help="skip the --workers 2 / --workers 1 rows"
     )
     extras.add_arguments(parser)
+    bench_scaleout.add_arguments(parser)
     return parser
 
 
@@ -96,6 +97,7 @@ def _run(args: argparse.Namespace, workdir: Path) -> int:
     if not args.skip_reads:
         status = max(status, _run_pg(args, workdir))
     failures = extras.run(args, workdir)
+    failures += bench_scaleout.run(args, workdir)
     for failure in failures:
         print(f"FAIL: {failure}")
     return 1 if (failures and args.strict) else status
