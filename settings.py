@@ -129,6 +129,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # A WebSocket (either subprotocol) that sends no valid connection_init within this many
+    # seconds is closed (4408): an idle unauthenticated socket holds a descriptor.
+    ws_init_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # How long reading one request body may take, first byte to last, before the answer is
+    # 408 (server.body_timeout): a client that trickles a body holds a connection meanwhile.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     # Per API key, per process; 0 turns rate limiting off.
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: int = Field(default=2000, ge=1)

@@ -17,9 +17,11 @@ from graphql import GraphQLError, ValidationContext, ValidationRule
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import BadUserInput
+from domain.text import NUL_MESSAGE, nul_path
 from resolvers.context import Context
 from schema.document_shape import SATURATED, operation_shapes
 from schema.list_limit import list_literal_rule, longest_list
+from schema.text_inputs import NoNulRule
 
 
 class GateRule(ValidationRule):
@@ -73,16 +75,18 @@ class DocumentLimits(SchemaExtension):
             if too_large is not None:
                 raise BadUserInput(too_large)
             cap = settings.max_list_length
-            if (
-                self.execution_context.variables
-                and longest_list(self.execution_context.variables) > cap
-            ):
+            variables = self.execution_context.variables
+            if variables and longest_list(variables) > cap:
                 raise BadUserInput(f"a list in the variables is longer than {cap} entries")
+            nul = nul_path(variables) if variables else None
+            if nul is not None:
+                raise BadUserInput(f"{nul}: {NUL_MESSAGE}")
             # graphql-core stops the lexer at this many tokens: cost is bounded before parsing.
             self.execution_context.parse_options["max_tokens"] = settings.max_tokens
             self.execution_context.validation_rules = (
                 shape_rule(settings.max_query_depth, settings.max_aliases),
                 *self.execution_context.validation_rules,
                 list_literal_rule(cap),
+                NoNulRule,
             )
         yield
