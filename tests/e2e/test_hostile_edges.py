@@ -152,6 +152,41 @@ async def test_a_key_sent_twice_refuses_the_upgrade(database_url: str, tmp_path:
             assert "X-API-Key" in body["errors"][0]["message"]
 
 
+async def test_two_keys_on_one_socket_are_refused(database_url: str, tmp_path: Path) -> None:
+    async with served(database_url, tmp_path) as (server, key, _):
+        for protocol in (TRANSPORT_WS, LEGACY_WS):
+            for payload, headers in (
+                ({"X-API-Key": key, "apiKey": "jg_other"}, []),
+                ({"apiKey": key}, [("X-API-Key", "jg_other")]),
+            ):
+                async with connect(
+                    server.ws_url,
+                    subprotocols=[protocol],
+                    additional_headers=headers,
+                    open_timeout=5,
+                ) as ws:
+                    client = WsClient(ws, protocol)
+                    if protocol == LEGACY_WS:
+                        answer = await client.init(payload)
+                        assert answer["type"] == "connection_error"
+                        assert answer["payload"]["code"] == "BAD_USER_INPUT"
+                        assert "more than one API key" in answer["payload"]["message"]
+                    else:
+                        with pytest.raises(ConnectionClosed):
+                            await client.init(payload)
+                        assert ws.close_code == 4403
+            # The same key twice is one key.
+            async with connect(
+                server.ws_url,
+                subprotocols=[protocol],
+                additional_headers=[("X-API-Key", key)],
+                open_timeout=5,
+            ) as ws:
+                client = WsClient(ws, protocol)
+                answer = await client.init({"X-API-Key": key, "apiKey": key})
+                assert answer["type"] == "connection_ack"
+
+
 async def test_cors_origins_may_open_sockets(database_url: str, tmp_path: Path) -> None:
     async with served(database_url, tmp_path) as (server, key, _):
         for protocol in (TRANSPORT_WS, LEGACY_WS):
