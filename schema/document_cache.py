@@ -32,6 +32,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from domain.text import NUL_MESSAGE, nul_path
 from engine.compat import (
     core_schema,
     provided_operation_name,
@@ -181,5 +182,12 @@ class DocumentCache(SchemaExtension):
             unnamed = operation_choice_error(document)
             if unnamed is not None:
                 errors = [unnamed]
+        if not errors and context.variables:
+            # A request error like any variable that does not coerce, on every transport.
+            nul = nul_path(context.variables)
+            if nul is not None:
+                errors = [
+                    GraphQLError(f"{nul}: {NUL_MESSAGE}", extensions={"code": "BAD_USER_INPUT"})
+                ]
         context.pre_execution_errors = errors
         yield

@@ -17,7 +17,6 @@ from graphql import GraphQLError, ValidationContext, ValidationRule
 from strawberry.extensions import SchemaExtension
 
 from domain.errors import BadUserInput
-from domain.text import NUL_MESSAGE, nul_path
 from resolvers.context import Context
 from schema.document_shape import SATURATED, operation_shapes
 from schema.list_limit import list_literal_rule, longest_list
@@ -78,9 +77,6 @@ class DocumentLimits(SchemaExtension):
             variables = self.execution_context.variables
             if variables and longest_list(variables) > cap:
                 raise BadUserInput(f"a list in the variables is longer than {cap} entries")
-            nul = nul_path(variables) if variables else None
-            if nul is not None:
-                raise BadUserInput(f"{nul}: {NUL_MESSAGE}")
             # graphql-core stops the lexer at this many tokens: cost is bounded before parsing.
             self.execution_context.parse_options["max_tokens"] = settings.max_tokens
             self.execution_context.validation_rules = (

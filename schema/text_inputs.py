@@ -1,5 +1,6 @@
 """No NUL character in a string literal of a document (``domain.text`` says why); the
-variables are checked by ``schema.document_limits`` with ``domain.text.nul_path``."""
+variables are checked by ``schema.document_cache`` with ``domain.text.nul_path``, as a
+request error (never an exception out of a hook, which a WebSocket stream cannot report)."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
-from domain.errors import AppError, Unauthenticated
+from domain.errors import AppError, BadUserInput, Unauthenticated
 from domain.rate_limit import RateLimiter
 from engine.compat import (
     ASGIWebSocketAdapter,
@@ -52,7 +52,7 @@ from server.negotiation import NotAcceptable, response_media_type, wants_html
 from server.persisted import PersistedDocuments
 from server.responses import graphql_error_response
 from server.result_status import is_request_error, status_for
-from server.ws_edges import legacy_start_refusal, with_init_deadline
+from server.ws_edges import NO_QUERY, legacy_start_refusal, with_init_deadline
 from settings import Settings
 from storage.store import Store
 
@@ -81,6 +81,8 @@ async def _resolved_payload(view: Any, context: Context, payload: dict[str, Any]
         is_admin=principal is not None and principal.is_admin,
     )
     payload["query"] = resolved.query
+    if not isinstance(resolved.query, str):
+        raise BadUserInput(NO_QUERY)
 
 
 def _error_payload(error: AppError) -> dict[str, Any]:

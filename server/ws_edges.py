@@ -24,6 +24,7 @@ from settings import Settings
 INIT_TIMEOUT_CODE = 4408
 INIT_TIMEOUT_REASON = "Connection initialisation timeout"
 NO_PAYLOAD = "a start message needs a payload object with the query"
+NO_QUERY = "the operation has no query: send its text, a documentId or a persisted query's hash"
 SUBSCRIPTIONS_ONLY = (
     "graphql-ws runs subscriptions only: send queries and mutations over HTTP or the "
     "graphql-transport-ws subprotocol"

@@ -12,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from websockets.asyncio.client import connect
@@ -132,6 +133,43 @@ async def test_legacy_starts_it_cannot_run_get_an_error(database_url: str, tmp_p
         assert ws.close_code == 4400
     assert seconds < 5
     assert "Traceback" not in server.logs()
+
+
+async def test_socket_operations_get_clear_errors(database_url: str, tmp_path: Path) -> None:
+    """A NUL in the variables, no query at all, several operations and no name, an instant out
+    of range: an ``error`` message with BAD_USER_INPUT for that operation, on both subprotocols,
+    and the socket serves the next one."""
+    bad: list[dict[str, Any]] = [
+        {"query": UPDATED, "variables": {"id": "x\x00"}},
+        {"query": None},
+        {"query": "subscription A { jobEvents { id } } subscription B { jobEvents { id } }"},
+        {
+            "query": "subscription($t: DateTime) { jobEvents { id } }",
+            "variables": {"t": "0001-01-01T00:00:00+14:00"},
+        },
+    ]
+    async with served(database_url, tmp_path) as (server, key, job_id):
+        for protocol in (TRANSPORT_WS, LEGACY_WS):
+            async with ws_connect(server.ws_url, protocol) as ws:
+                client = WsClient(ws, protocol)
+                assert (await client.init({"X-API-Key": key}))["type"] == "connection_ack"
+                for payload in bad:
+                    started = time.perf_counter()
+                    op_id = await client.start_payload(payload)
+                    messages = [m async for m in client.messages(op_id)]
+                    assert time.perf_counter() - started < 5
+                    (error,) = messages
+                    assert error["type"] == "error", (payload, messages)
+                    errors = (
+                        error["payload"]
+                        if isinstance(error["payload"], list)
+                        else [error["payload"]]
+                    )
+                    assert [e["extensions"]["code"] for e in errors] == ["BAD_USER_INPUT"], errors
+                *states, end = await client.collect(UPDATED, {"id": job_id})
+                assert states[-1]["data"]["jobUpdated"]["status"] == "COMPLETED"
+                assert end["type"] == "complete"
+        assert "Traceback" not in server.logs()
 
 
 async def test_a_key_sent_twice_refuses_the_upgrade(database_url: str, tmp_path: Path) -> None:
