@@ -127,8 +127,12 @@ class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
         if not isinstance(message.get("id"), str):
             await self.websocket.close(code=4400, reason="a start message needs an id")
             return
-        refusal = legacy_start_refusal(message, _settings(self.view))
-        if self.connection_acknowledged and refusal is not None:
+        refusal = (
+            legacy_start_refusal(message, _settings(self.view))
+            if self.connection_acknowledged
+            else None
+        )
+        if refusal is not None:
             await self.send_message(
                 ErrorMessage(type="error", id=message["id"], payload=_error_payload(refusal))  # type: ignore[typeddict-item]
             )
