@@ -18,10 +18,12 @@ from starlette.types import Receive, Scope, Send
 
 import engine.sql
 from engine.gc import tune_for_serving
-from live.pg_broker import PgBroker, new_broker
+from live.pg_broker import new_broker
+from live.relay import RelayBroker
 from schema.build import build_schema
 from server import log_redaction
 from server.cors import cors_middleware
+from server.edge_guard import EdgeGuardMiddleware
 from server.frontend import frontend_routes
 from server.graphql_metrics import OperationMetrics
 from server.graphql_view import GraphQLView
@@ -60,7 +62,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         db = Database(settings)
         # The store publishes each committed change to the broker; subscriptions follow it.
-        # In-process on SQLite; on PostgreSQL, LISTEN/NOTIFY reaches the other processes too.
+        # In-process on SQLite; on PostgreSQL, LISTEN/NOTIFY reaches the other processes too,
+        # or Redis pub/sub on either database when JOBGRAPH_BROKER_URL names one.
         broker = new_broker(settings)
         store = Store(db, publisher=broker)
         sweeper = LeaseSweeper(store, interval=settings.sweep_interval_seconds)
@@ -71,7 +74,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         try:
             if migrate:
                 await upgrade_to_head(db)
-            if isinstance(broker, PgBroker):
+            if isinstance(broker, RelayBroker):
                 await broker.start(store)
             view.store = store
             view.documents.store = store
@@ -103,7 +106,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         *frontend_routes(),
     ]
     # Outermost, so that every request (CORS preflights too) gets an id, a metric, a log line.
-    middleware = [Middleware(RequestContextMiddleware, metrics=metrics), *cors_middleware(settings)]
+    middleware = [
+        Middleware(RequestContextMiddleware, metrics=metrics),
+        *cors_middleware(settings),
+        # Inside CORS, so a browser can read its refusals too.
+        Middleware(EdgeGuardMiddleware, body_read_timeout=settings.body_read_timeout_seconds),
+    ]
     if traced:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

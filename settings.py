@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     # resume), and how long shutdown waits for open subscriptions to complete.
     live_queue_size: int = Field(default=1000, ge=1)
     live_shutdown_grace_seconds: float = Field(default=5.0, ge=0)
+    # How change events reach the other server processes: PostgreSQL LISTEN/NOTIFY by default
+    # on PostgreSQL; a redis:// URL for Redis pub/sub (on either database). Each job's events
+    # are merged for broker_window_seconds before they leave.
+    broker_url: str | None = Field(default=None, pattern=r"^(rediss?://.+)?$")  # "" means unset
+    broker_channel: str = Field(default="jobgraph:events", min_length=1, pattern=r"^\S+$")
+    broker_window_seconds: float = Field(default=0.05, ge=0, le=1)
 
     # Database tuning.
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
@@ -135,6 +141,18 @@ class Settings(BaseSettings):
     # How often each process re-checks the keys of its open sockets and multipart streams
     # (one statement for all of them): a revoked key's connections end within this.
     key_recheck_seconds: float = Field(default=1.0, gt=0, le=60)
+    # A WebSocket (either subprotocol) that sends no valid connection_init within this many
+    # seconds is closed (4408): an idle unauthenticated socket holds a descriptor.
+    ws_init_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # How long reading one request body may take, first byte to last, before the answer is
+    # 408 (server.body_timeout): a client that trickles a body holds a connection meanwhile.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # uvicorn (serve): how long an idle keep-alive connection stays open between requests, and
+    # the connections and tasks a process takes at once before answering 503 (0: no cap;
+    # keep it below the process's descriptor limit). uvicorn has no timeout for a request's
+    # headers: that is the reverse proxy's (docs/operations.md#the-front).
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    max_concurrency: int = Field(default=0, ge=0)
     # Per API key, per process; 0 turns rate limiting off.
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: int = Field(default=2000, ge=1)

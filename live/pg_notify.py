@@ -1,10 +1,12 @@
 """PostgreSQL LISTEN/NOTIFY as the wire between server processes.
 
-A notification carries a :class:`JobEvent` (ids, status and the last seq — never content),
-well under PostgreSQL's 8000-byte payload limit; subscribers read the rest from the store.
-Each process keeps one dedicated connection that LISTENs, and sends its own notifications on a
-second one, after the write has committed. Its own notifications come back to it too; they are
-recognised by the origin id and skipped, because the process already delivered them locally.
+A notification carries a batch of :class:`JobEvent` (ids, status and the last seq — never
+content), packed under PostgreSQL's 8000-byte payload limit; subscribers read the rest from
+the store. Each process keeps one dedicated connection that LISTENs, and sends its own
+notifications on a second one, after the write has committed: one statement per batch, so a
+flush of the outbox costs one round trip however many jobs it names. Its own notifications
+come back to it too; they are recognised by the origin id and skipped, because the process
+already delivered them locally.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -22,29 +24,45 @@ import orjson
 from storage.events import EventKind, JobEvent
 
 CHANNEL = "jobgraph_events"
+# PostgreSQL refuses payloads of 8000 bytes or more; Redis has no such limit, but the same
+# size keeps each message cheap to parse.
+PAYLOAD_LIMIT = 7000
 LISTENER_NAME = "jobgraph-listen"  # shows in pg_stat_activity
 log = logging.getLogger("jobgraph.live")
 Deliver = Callable[[JobEvent], Awaitable[None]]
 Resync = Callable[[], Awaitable[None]]
+# One statement, one transaction: every payload is queued at its commit. Payloads are distinct
+# (each names its events), so PostgreSQL's folding of identical ones never merges two.
+_NOTIFY_ALL = "SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS payload"
 
 
-def encode(event: JobEvent, origin: str) -> str:
-    return orjson.dumps(
-        {
-            "o": origin,
-            "k": event.kind.value,
-            "j": event.job_id,
-            "t": event.tenant,
-            "s": event.status,
-            "q": event.last_seq,
-        }
-    ).decode()
+def encode(events: Sequence[JobEvent], origin: str) -> list[str]:
+    """Payloads of at most :data:`PAYLOAD_LIMIT` bytes, as many events in each as fit."""
+    payloads: list[str] = []
+    head = '{"o":' + orjson.dumps(origin).decode() + ',"e":['
+    parts: list[str] = []
+    size = len(head) + 2
+    for event in events:
+        part = orjson.dumps(
+            [event.kind.value, event.job_id, event.tenant, event.status, event.last_seq]
+        ).decode()
+        if parts and size + len(part) + 1 > PAYLOAD_LIMIT:
+            payloads.append(head + ",".join(parts) + "]}")
+            parts, size = [], len(head) + 2
+        parts.append(part)
+        size += len(part) + 1
+    if parts:
+        payloads.append(head + ",".join(parts) + "]}")
+    return payloads
 
 
-def decode(payload: str) -> tuple[str, JobEvent]:
+def decode(payload: str | bytes) -> tuple[str, list[JobEvent]]:
     data: dict[str, Any] = orjson.loads(payload)
-    event = JobEvent(EventKind(data["k"]), data["j"], data["t"], data["s"], int(data["q"]))
-    return str(data["o"]), event
+    events = [
+        JobEvent(EventKind(kind), str(job), str(tenant), str(status), int(seq))
+        for kind, job, tenant, status, seq in data["e"]
+    ]
+    return str(data["o"]), events
 
 
 def asyncpg_dsn(database_url: str) -> str:
@@ -90,19 +108,25 @@ class PgNotifier:
         self._watchdog = asyncio.create_task(self._keep_listening(), name="pg-notify-watchdog")
 
     async def notify(self, event: JobEvent) -> None:
-        payload = encode(event, self.origin)
+        await self.send([event])
+
+    async def send(self, events: list[JobEvent]) -> None:
+        """NOTIFY ``events`` in one statement; raises if they could not be sent."""
+        payloads = encode(events, self.origin)
         async with self._send_lock:  # one asyncpg connection runs one statement at a time
             for attempt in (1, 2):
                 try:
                     if self._sender is None or self._sender.is_closed():
                         self._sender = await asyncpg.connect(self._dsn, **self._timeouts)
-                    await self._sender.execute("SELECT pg_notify($1, $2)", CHANNEL, payload)
+                    await self._sender.execute(_NOTIFY_ALL, CHANNEL, payloads)
                     return
                 except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                     self._sender = None
                     if attempt == 2:
-                        # The write is committed; peers catch up on their next read or resync.
-                        log.warning("could not send a change notification", exc_info=True)
+                        raise
+
+    async def healthy(self) -> bool:
+        return self._listener is not None and not self._listener.is_closed()
 
     async def close(self) -> None:
         self._closed = True
@@ -125,12 +149,13 @@ class PgNotifier:
     def _on_notification(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         # asyncpg calls this synchronously; hand the event to the pump, which keeps order.
         try:
-            origin, event = decode(payload)
+            origin, events = decode(payload)
         except (ValueError, KeyError, TypeError):
             log.warning("ignored a malformed notification on %s", CHANNEL)
             return
         if origin != self.origin:
-            self._inbox.put_nowait(event)
+            for event in events:
+                self._inbox.put_nowait(event)
 
     async def _run_pump(self) -> None:
         while True:

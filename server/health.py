@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from domain.errors import Unavailable
+from live.redis_wire import RedisBroker
 from server.responses import OrjsonResponse
 from storage.migrate import is_at_head
 
@@ -23,4 +24,10 @@ async def readyz(request: Request) -> Response:
         return OrjsonResponse({"status": "unavailable", "database": "unreachable"}, 503)
     if not migrated:
         return OrjsonResponse({"status": "unavailable", "database": "not migrated"}, 503)
+    broker = getattr(request.app.state, "broker", None)
+    if isinstance(broker, RedisBroker):  # configured with JOBGRAPH_BROKER_URL
+        if not await broker.healthy():
+            body = {"status": "unavailable", "database": "ok", "broker": "unreachable"}
+            return OrjsonResponse(body, 503)
+        return OrjsonResponse({"status": "ok", "database": "ok", "broker": "ok"})
     return OrjsonResponse({"status": "ok", "database": "ok"})

@@ -12,10 +12,10 @@ import pytest
 
 from live.memory import MemoryBroker
 from live.pg_broker import PgBroker, new_broker
-from live.pg_notify import LISTENER_NAME, asyncpg_dsn
+from live.pg_notify import CHANNEL, LISTENER_NAME, asyncpg_dsn, decode
 from settings import Settings
 from storage.database import Database
-from storage.events import JobEvent
+from storage.events import EventKind, JobEvent
 from storage.store import Store
 from tests.conftest import _truncate
 from tests.factories import make_job
@@ -63,3 +63,31 @@ async def test_local_and_peer_delivery_and_resync(pg_database: str, pg_store: St
     finally:
         await here.close(grace=1)
         await there.close(grace=1)
+
+
+async def test_a_burst_costs_a_few_notifications_and_ends_at_the_last_seq(
+    pg_database: str, pg_store: Store
+) -> None:
+    dsn = asyncpg_dsn(pg_database)
+    payloads: list[str] = []
+    listener = await asyncpg.connect(dsn)
+    await listener.add_listener(CHANNEL, lambda *args: payloads.append(args[3]))
+    here = PgBroker(dsn, max_queue=1000)
+    await here.start(pg_store)
+    try:
+        job = await make_job(pg_store, items=1)
+        for seq in range(1, 1001):  # a thousand one-line appends, as fast as they come
+            await here.publish(JobEvent(EventKind.LOGS, job.id, job.tenant, "RUNNING", seq))
+            if seq % 100 == 0:
+                await asyncio.sleep(0.01)
+        await here.outbox.close()
+        for _ in range(100):
+            if payloads and decode(payloads[-1])[1][-1].last_seq == 1000:
+                break
+            await asyncio.sleep(0.05)
+        seqs = [event.last_seq for payload in payloads for event in decode(payload)[1]]
+        assert seqs[-1] == 1000 and seqs == sorted(seqs)
+        assert len(payloads) <= 30  # one per flush (50 ms), not one per append
+    finally:
+        await here.close(grace=1)
+        await listener.close()

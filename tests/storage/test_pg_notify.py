@@ -8,7 +8,14 @@ import asyncio
 
 import asyncpg
 
-from live.pg_notify import LISTENER_NAME, PgNotifier, asyncpg_dsn, decode, encode
+from live.pg_notify import (
+    LISTENER_NAME,
+    PAYLOAD_LIMIT,
+    PgNotifier,
+    asyncpg_dsn,
+    decode,
+    encode,
+)
 from storage.events import EventKind, JobEvent
 
 
@@ -17,7 +24,16 @@ def event(seq: int) -> JobEvent:
 
 
 def test_round_trip() -> None:
-    assert decode(encode(event(7), "me")) == ("me", event(7))
+    (payload,) = encode([event(7), event(8)], "me")
+    assert decode(payload) == ("me", [event(7), event(8)])
+
+
+def test_a_big_batch_splits_into_payloads_under_the_limit() -> None:
+    events = [event(seq) for seq in range(1, 501)]
+    payloads = encode(events, "me")
+    assert len(payloads) > 1
+    assert all(len(payload.encode()) <= PAYLOAD_LIMIT for payload in payloads)
+    assert [item for payload in payloads for item in decode(payload)[1]] == events
 
 
 async def test_other_processes_receive_in_order(pg_database: str) -> None:
