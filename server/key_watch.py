@@ -93,7 +93,7 @@ class KeyWatch:
         """Whether the key is still active, read now (a new operation on an open socket)."""
         if self.store is None:
             return True
-        return key_id in await self.store.keys.active_among([key_id])
+        return await self.store.keys.is_active(key_id)
 
     async def check(self) -> int:
         """Re-read every watched key once; end what belongs to revoked ones. How many ended."""

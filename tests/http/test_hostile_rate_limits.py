@@ -126,3 +126,5 @@ async def test_the_key_recheck_reads_any_number_of_keys_at_once(store: Store) ->
     assert active == set(ids) - set(ids[::7])
     assert await store.keys.active_among([]) == set()
     assert await store.keys.active_among(ids[1:4]) == set(ids[1:4])
+    assert await store.keys.is_active(ids[1]) and not await store.keys.is_active(ids[0])
+    assert not await store.keys.is_active("no-such-key")
