@@ -56,11 +56,20 @@ P99_TARGET_MS = 500.0
 # --- the client process ---------------------------------------------------------------------
 
 
+class _Tally:
+    """What one subscriber got so far (kept when its task is cancelled at the deadline)."""
+
+    __slots__ = ("completed", "in_order", "received")
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.in_order = True
+        self.completed = False
+
+
 async def _follow(
-    ws_url: str, key: str, job_id: str, samples: list[float], ready: asyncio.Event
-) -> tuple[int, bool, bool]:
-    """One subscriber: (lines received, all in seq order from 1, completed)."""
-    received, in_order, completed = 0, True, False
+    ws_url: str, key: str, job_id: str, samples: list[float], ready: asyncio.Event, tally: _Tally
+) -> None:
     async with connect(
         ws_url, subprotocols=[Subprotocol("graphql-transport-ws")], max_queue=None
     ) as ws:
@@ -73,44 +82,45 @@ async def _follow(
         async for raw in ws:
             message = orjson.loads(raw)
             if message["type"] != "next":
-                completed = message["type"] == "complete"
+                tally.completed = message["type"] == "complete"
                 break
             line = message["payload"]["data"]["jobLogs"]
-            received += 1
+            tally.received += 1
             seq = line["seq"]
-            in_order = in_order and seq == received
+            tally.in_order = tally.in_order and seq == tally.received
             if seq == 1:
                 ready.set()  # the first line (appended before the run) says it is live
             elif seq % SAMPLE_EVERY == 0:
                 sent = datetime.fromisoformat(line["timestamp"]).timestamp()
                 samples.append(time.time() - sent)
     ready.set()
-    return received, in_order, completed
 
 
 async def _client(spec: dict[str, Any]) -> dict[str, Any]:
     # Latency samples per server: A (where the appends land) and B (through the broker).
     samples: dict[str, list[float]] = {}
     readies = [asyncio.Event() for _ in spec["urls"]]
+    tallies = [_Tally() for _ in spec["urls"]]
     tasks = []
-    for ws_url, ready in zip(spec["urls"], readies, strict=True):
+    for ws_url, ready, tally in zip(spec["urls"], readies, tallies, strict=True):
         into = samples.setdefault(ws_url, [])
-        tasks.append(asyncio.create_task(_follow(ws_url, spec["key"], spec["job"], into, ready)))
+        follow = _follow(ws_url, spec["key"], spec["job"], into, ready, tally)
+        tasks.append(asyncio.create_task(follow))
         await asyncio.sleep(0.002)  # connect gradually: a burst of handshakes is not the point
     await asyncio.wait_for(asyncio.gather(*(ready.wait() for ready in readies)), timeout=120)
     print("ready", flush=True)
     sys.stdin.readline()  # the appender starts; the run's CPU time counts from here
     cpu_start = _cpu_seconds()
-    done, pending = await asyncio.wait(tasks, timeout=spec["drain"] + spec["seconds"] + 30)
+    done, pending = await asyncio.wait(tasks, timeout=spec["drain"] + spec["seconds"])
     for task in pending:
         task.cancel()
-    results = [task.result() for task in done if not task.exception()]
+    await asyncio.gather(*pending, return_exceptions=True)
     return {
         "samples": samples,
-        "received": [received for received, _, _ in results],
-        "in_order": sum(1 for _, ordered, _ in results if ordered),
-        "completed": sum(1 for _, _, completed in results if completed),
-        "failed": len(tasks) - len(results),
+        "received": [tally.received for tally in tallies],
+        "in_order": sum(1 for tally in tallies if tally.in_order),
+        "completed": sum(1 for tally in tallies if tally.completed),
+        "failed": sum(1 for task in done if task.exception()),
         "cpu_seconds": _cpu_seconds() - cpu_start,
     }
 
