@@ -66,7 +66,7 @@ PYTEST := $(BIN)/python -m pytest $(PYTEST_ARGS)
 # The layers that start no server: many short tests, run on four workers.
 FAST_LAYERS := tests/unit tests/storage tests/graphql tests/http
 # End-to-end tests whose server's HTTP protocol and view differ with the switch.
-E2E_STOCK := tests/e2e/test_e2e_server.py tests/e2e/test_e2e_rest.py tests/e2e/test_e2e_lifecycle.py tests/e2e/test_e2e_live.py tests/e2e/test_http_audit.py tests/e2e/test_hostile_database.py tests/e2e/test_hostile_budget_sockets.py
+E2E_STOCK := tests/e2e/test_e2e_server.py tests/e2e/test_e2e_rest.py tests/e2e/test_e2e_lifecycle.py tests/e2e/test_e2e_live.py tests/e2e/test_http_audit.py tests/e2e/test_hostile_database.py tests/e2e/test_hostile_budget_sockets.py tests/e2e/test_hostile_edges.py
 
 # The fast lane: lint and the tests that start no server.
 check: lint

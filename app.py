@@ -22,6 +22,7 @@ from live.pg_broker import new_broker
 from live.relay import RelayBroker
 from schema.build import build_schema
 from server.cors import cors_middleware
+from server.edge_guard import EdgeGuardMiddleware
 from server.frontend import frontend_routes
 from server.graphql_metrics import OperationMetrics
 from server.graphql_view import GraphQLView
@@ -100,7 +101,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         *frontend_routes(),
     ]
     # Outermost, so that every request (CORS preflights too) gets an id, a metric, a log line.
-    middleware = [Middleware(RequestContextMiddleware, metrics=metrics), *cors_middleware(settings)]
+    middleware = [
+        Middleware(RequestContextMiddleware, metrics=metrics),
+        *cors_middleware(settings),
+        # Inside CORS, so a browser can read its refusals too.
+        Middleware(EdgeGuardMiddleware, body_read_timeout=settings.body_read_timeout_seconds),
+    ]
     if traced:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 

@@ -206,6 +206,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "access_log": False,
         "proxy_headers": False,
         "timeout_graceful_shutdown": 10,
+        # An idle keep-alive connection is closed after this; a request's headers and body are
+        # bounded by the front and by server.edge_guard (docs/operations.md#the-front).
+        "timeout_keep_alive": settings.keep_alive_timeout_seconds,
+        "limit_concurrency": settings.max_concurrency or None,
         # A WebSocket frame larger than this closes the connection (1009) before it is parsed.
         "ws_max_size": settings.max_ws_message_bytes,
         # With --workers, the supervisor restarts a worker that does not answer its health

@@ -135,6 +135,18 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # A WebSocket (either subprotocol) that sends no valid connection_init within this many
+    # seconds is closed (4408): an idle unauthenticated socket holds a descriptor.
+    ws_init_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # How long reading one request body may take, first byte to last, before the answer is
+    # 408 (server.body_timeout): a client that trickles a body holds a connection meanwhile.
+    body_read_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # uvicorn (serve): how long an idle keep-alive connection stays open between requests, and
+    # the connections and tasks a process takes at once before answering 503 (0: no cap;
+    # keep it below the process's descriptor limit). uvicorn has no timeout for a request's
+    # headers: that is the reverse proxy's (docs/operations.md#the-front).
+    keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=300)
+    max_concurrency: int = Field(default=0, ge=0)
     # Per API key, per process; 0 turns rate limiting off.
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: int = Field(default=2000, ge=1)

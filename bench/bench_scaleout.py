@@ -374,12 +374,22 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         f"appends on one, {args.scaleout_clients} client processes, "
         f"{args.scaleout_seconds:g} s (target p99 <= {P99_TARGET_MS:.0f} ms, nothing lost)"
     )
+    admin = ADMIN
+    if getattr(args, "pg", None):
+        from bench.pg import asyncpg_dsn, unreachable
+
+        admin = asyncpg_dsn(args.pg)
+        problem = unreachable(args.pg)
+        if problem is not None:
+            print(f"across processes SKIPPED: PostgreSQL at {args.pg} does not answer ({problem})")
+            return []
     failures = []
     for broker in args.scaleout_brokers.split(","):
         row = asyncio.run(
             run_row(
                 broker,
                 workdir,
+                admin=admin,
                 subscribers=args.scaleout_subscribers,
                 rate=args.scaleout_rate,
                 seconds=args.scaleout_seconds,

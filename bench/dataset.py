@@ -94,10 +94,12 @@ async def build(
     big_lines: int = 1_000_000,
     batch: int = 50_000,
     quiet: bool = False,
+    database_url: str | None = None,
 ) -> Dataset:
-    """Create ``directory/bench.db`` and fill it; returns ids and an API key."""
+    """Create ``directory/bench.db`` (or fill the empty database at ``database_url``, e.g. a
+    scratch PostgreSQL database); returns ids and an API key."""
     path = directory / "bench.db"
-    url = f"sqlite+aiosqlite:///{path}"
+    url = database_url or f"sqlite+aiosqlite:///{path}"
     db = Database(Settings(database_url=url, env="development"))
     store = Store(db)
     started = time.perf_counter()
@@ -122,12 +124,13 @@ async def build(
         await db.dispose()
     if not quiet:
         took = time.perf_counter() - started
+        where = path if database_url is None else "PostgreSQL"
         print(
             f"dataset: {jobs_count} jobs x {items} items x {lines} lines + 1 job x "
-            f"{big_lines:,} lines in {path} ({took:.1f} s)"
+            f"{big_lines:,} lines in {where} ({took:.1f} s)"
         )
     return Dataset(url, key, small, big, big_lines)
 
 
-def build_sync(directory: Path, **kwargs: int | bool) -> Dataset:
+def build_sync(directory: Path, **kwargs: int | bool | str | None) -> Dataset:
     return asyncio.run(build(directory, **kwargs))  # type: ignore[arg-type]

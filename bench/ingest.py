@@ -7,6 +7,7 @@ import sqlite3
 import time
 from datetime import datetime
 
+import asyncpg
 from sqlalchemy import Connection
 
 from settings import Settings
@@ -79,3 +80,50 @@ def raw_sqlite_lines_per_second(
         return written / (time.perf_counter() - started)
     finally:
         conn.close()
+
+
+def raw_asyncpg_lines_per_second(
+    dsn: str, job_id: str, *, batch: int = 500, seconds: float = 5, workers: int = 4
+) -> float:
+    """The PostgreSQL ingest floor: ``workers`` appenders on bare asyncpg doing what a batch
+    must (lock the job row, reserve the seq range, COPY the lines, commit), no jobgraph code."""
+
+    async def run() -> float:
+        pool = await asyncpg.create_pool(dsn, min_size=workers, max_size=workers)
+        written = 0
+        columns = ("job_id", "seq", "timestamp", "level", "message", "attempt")
+        # The messages bench.queries.append_logs_body sends.
+        messages = [f"[extract] bench line {i}: segment downloaded" for i in range(batch)]
+
+        async def appender(until: float) -> None:
+            nonlocal written
+            while time.perf_counter() < until:
+                now = utcnow()
+                async with pool.acquire() as conn, conn.transaction():
+                    await conn.fetchrow("SELECT id FROM jobs WHERE id = $1 FOR UPDATE", job_id)
+                    last, attempt = await conn.fetchrow(
+                        "UPDATE jobs SET last_seq = last_seq + $2, updated_at = $3 "
+                        "WHERE id = $1 RETURNING last_seq, attempt",
+                        job_id,
+                        batch,
+                        now,
+                    )
+                    first = last - batch + 1
+                    await conn.copy_records_to_table(
+                        "log_lines",
+                        records=[
+                            (job_id, first + i, now, "INFO", message, attempt)
+                            for i, message in enumerate(messages)
+                        ],
+                        columns=columns,
+                    )
+                written += batch
+
+        try:
+            started = time.perf_counter()
+            await asyncio.gather(*(appender(started + seconds) for _ in range(workers)))
+            return written / (time.perf_counter() - started)
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())

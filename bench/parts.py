@@ -10,7 +10,9 @@ CPU time per request — the reader thread's included. Rounds interleave the var
 from the machine lands on all of them alike; the table shows each variant's median against the
 "all on" median of the same run. The HTTP write coalescing (``engine.http``) only shows on a
 real socket: ``--http`` measures it with wrk against two uvicorn processes, one with each
-protocol, the rest of the fast paths on in both.
+protocol, the rest of the fast paths on in both. ``--tracing`` adds two variants with
+OpenTelemetry on (all fast paths on too), exporting over OTLP/HTTP to a local sink: one with
+1 % of requests sampled, one with every request sampled.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +47,10 @@ PARTS: dict[str, str] = {
     "datetimes": "datetimes",
     "gc thresholds": "gc",
     "all off": "off",
+}
+TRACING: dict[str, str] = {
+    "tracing on, 1 % sampled": "trace-0.01",
+    "tracing on, every request": "trace-1.0",
 }
 PAGE = f"{{ jobs(first: 50, tail: 10) {{ edges {{ node {{ {JOB_FIELDS} }} }} }} }}"
 
@@ -94,6 +102,12 @@ def _turn_off(part: str) -> None:
 async def _measure(part: str, directory: Path, requests: int) -> dict[str, float]:
     if part == "off":
         os.environ["JOBGRAPH_FAST_PATHS"] = "false"
+    elif part.startswith("trace-"):
+        os.environ.update(
+            OTEL_TRACES_EXPORTER="otlp",
+            OTEL_TRACES_SAMPLER="traceidratio",
+            OTEL_TRACES_SAMPLER_ARG=part.removeprefix("trace-"),
+        )
     else:
         _turn_off(part)
     from app import create_app
@@ -181,19 +195,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.parts", description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--tracing", action="store_true", help="add the tracing variants")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.one is not None:
         print(json.dumps(asyncio.run(_measure(args.one, Path(args.directory), args.requests))))
         return 0
-    with tempfile.TemporaryDirectory(prefix="jobgraph-parts-") as tmp:
+    variants = {**PARTS, **TRACING} if args.tracing else PARTS
+    with tempfile.TemporaryDirectory(prefix="jobgraph-parts-") as tmp, _trace_sink() as sink:
         directory = Path(tmp)
         _dataset(directory)
-        runs: dict[str, list[dict[str, float]]] = {name: [] for name in PARTS}
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
         for round_number in range(args.rounds):
             print(f"round {round_number + 1}/{args.rounds} …", flush=True)
-            for name, part in PARTS.items():
+            for name, part in variants.items():
                 fresh = directory / f"round{round_number}-{part or 'on'}"
                 fresh.mkdir()
                 _copy_database(directory, fresh)
@@ -212,10 +228,37 @@ def main(argv: list[str] | None = None) -> int:
                     capture_output=True,
                     text=True,
                     check=True,
+                    env={**os.environ, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink},
                 )
                 runs[name].append(json.loads(output.stdout.strip().splitlines()[-1]))
         _print(runs)
     return 0
+
+
+@contextmanager
+def _trace_sink() -> Iterator[str]:
+    """An OTLP/HTTP receiver on loopback that takes every export and keeps nothing, so the
+    traced variants pay for building, batching, encoding and sending their spans."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _copy_database(source: Path, target: Path) -> None:
@@ -237,7 +280,7 @@ def _print(runs: dict[str, list[dict[str, float]]]) -> None:
     scenarios = list(runs["all on"][0])
     base = {name: statistics.median(r[name] for r in runs["all on"]) for name in scenarios}
     header = " | ".join(f"{name}: µs CPU (vs all on)" for name in scenarios)
-    print(f"\n| part turned off | {header} |")
+    print(f"\n| variant (one part turned off, or tracing on) | {header} |")
     print("| --- |" + " ---: |" * len(scenarios))
     for part, results in runs.items():
         cells = []

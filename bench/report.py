@@ -44,11 +44,14 @@ class Target:
     threshold: float
     shown: str
     note: str = ""
+    report_only: bool = False  # a figure the run reports, with no goal to pass or fail
 
     @property
     def verdict(self) -> str:
         if self.value is None:
             return "SKIP"
+        if self.report_only:
+            return "REPORT"
         return "PASS" if self.value >= self.threshold else "FAIL"
 
 

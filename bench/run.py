@@ -8,6 +8,7 @@ processes, CPU frequency) lands on both alike. Ratios within one run are what th
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import shutil
 import tempfile
@@ -16,9 +17,13 @@ from pathlib import Path
 
 import orjson
 
-from bench import bench_scaleout, extras
+from bench import bench_scaleout, extras, pg
 from bench.dataset import Dataset, build_sync
-from bench.ingest import raw_sqlite_lines_per_second, store_level_lines_per_second
+from bench.ingest import (
+    raw_asyncpg_lines_per_second,
+    raw_sqlite_lines_per_second,
+    store_level_lines_per_second,
+)
 from bench.load import LoadGenerator
 from bench.queries import SchemaShape, append_logs_body, body, job_body, jobs_query
 from bench.report import Series, Target, print_series, print_targets, ratio_range
@@ -51,6 +56,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--skip-reads", action="store_true", help="only the extra phases")
+    parser.add_argument(
+        "--pg",
+        default=pg.DEFAULT_PG,
+        metavar="URL",
+        help="PostgreSQL for the PostgreSQL half (a scratch database is made beside it); "
+        "the half is skipped, and says so, when it does not answer (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--only",
+        choices=("sqlite", "pg"),
+        help="run only the SQLite or only the PostgreSQL read benchmarks (no extra phases)",
+    )
+    parser.add_argument(
+        "--skip-workers", action="store_true", help="skip the --workers 2 / --workers 1 rows"
+    )
     extras.add_arguments(parser)
     bench_scaleout.add_arguments(parser)
     return parser
@@ -69,7 +89,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, workdir: Path) -> int:
+    if args.only == "pg":
+        return _run_pg(args, workdir)
     status = 0 if args.skip_reads else _run_reads(args, workdir)
+    if args.only == "sqlite":
+        return status
+    if not args.skip_reads:
+        status = max(status, _run_pg(args, workdir))
     failures = extras.run(args, workdir)
     failures += bench_scaleout.run(args, workdir)
     for failure in failures:
@@ -98,10 +124,165 @@ def _run_reads(args: argparse.Namespace, workdir: Path) -> int:
             server.wait_ready(probe, data.key)
         if not _same_answers(floor, jobgraph, data):
             return 2
-        return _measure(args, data, load, floor, jobgraph)
+        status = _measure(args, data, load, floor, jobgraph)
     finally:
         for server in servers:
             server.stop()
+    if not args.skip_workers:
+        result = pg.workers_ratio(args, workdir, "SQLite", data, load)
+        targets = [_workers_target(result, 1.6)]
+        _print_workers(result)
+        print_targets(targets)
+        if targets[0].verdict == "FAIL" and args.strict:
+            status = 1
+    return status
+
+
+def _run_pg(args: argparse.Namespace, workdir: Path) -> int:
+    """The PostgreSQL half: skipped (and said so) when ``--pg`` does not answer."""
+    problem = pg.unreachable(args.pg)
+    if problem is not None:
+        print(f"\nPostgreSQL half SKIPPED: {args.pg} does not answer ({problem})")
+        return 0
+    target = pg.scratch(args.pg)
+    print(f"\nPostgreSQL half: scratch database {target.name} beside {args.pg}")
+    try:
+        return _measure_pg(args, workdir, target)
+    finally:
+        target.drop()
+
+
+def _measure_pg(args: argparse.Namespace, workdir: Path, target: pg.Scratch) -> int:
+    data = pg.build_pg(workdir, target, quick=args.quick)
+    load = LoadGenerator(use_wrk=not args.no_wrk)
+    serve_args = ["--access-log" if args.access_log else "--no-access-log"]
+    serve_args += shlex.split(args.serve_args)
+    floor = pg.start_pg_floor(target.dsn, workdir, access_log=args.access_log)
+    jobgraph = start_jobgraph(data.database_url, workdir, serve_args)
+    servers = (floor, jobgraph)
+    try:
+        probe = job_body(data.small_job_ids[0])
+        for server in servers:
+            server.wait_ready(probe, data.key)
+        if not _same_answers(floor, jobgraph, data):
+            return 2
+        small = [job_body(job_id) for job_id in data.small_job_ids[:_ROTATION]]
+        shape = SchemaShape(jobgraph.post(SchemaShape.introspection_body(), data.key).json())
+        query, jobs_note = jobs_query(shape)
+        jobs_body = body(query)
+        answer = jobgraph.post(jobs_body, data.key).json()
+        if "errors" in answer:
+            print(f"PostgreSQL jobs(first: 50) failed: {answer['errors'][0]}")
+            return 2
+        label = "job(id, tail: 100), 50-line job, PostgreSQL"
+        plan: list[tuple[Series, Server, list[bytes]]] = [
+            (Series(label, "asyncpg floor"), floor, small),
+            (Series(label, "jobgraph"), jobgraph, small),
+            (
+                Series("jobs(first: 50), items, logTail 10, PostgreSQL", "jobgraph"),
+                jobgraph,
+                [jobs_body],
+            ),
+        ]
+        _rounds(args, data, load, plan)
+        ingest, ingest_note = _graphql_ingest(args, data, load, jobgraph, shape)
+        ingest_floor = raw_asyncpg_lines_per_second(
+            target.dsn, data.small_job_ids[-2], batch=_BATCH, seconds=args.ingest_seconds
+        )
+        rss = {server.name: server.peak_rss_mb() for server in servers}
+    finally:
+        for server in servers:
+            server.stop()
+    series = [item[0] for item in plan]
+    print_series(series)
+    print("peak RSS (VmHWM): " + ", ".join(f"{name} {mb:.0f} MB" for name, mb in rss.items()))
+    shown = f"{ingest:,.0f} lines/s ({ingest / ingest_floor:.2f} of the floor)" if ingest else "—"
+    print(
+        f"ingest, 500-line batches, 4 workers: raw asyncpg floor (lock, reserve, COPY, commit) "
+        f"{ingest_floor:,.0f} lines/s, jobgraph's appendLogs {shown}"
+    )
+    floor_job, job, jobs_page = series
+    share, low, high = ratio_range(job, floor_job)
+    page, page_low, page_high = ratio_range(jobs_page, floor_job)
+    targets = [
+        Target(
+            "PostgreSQL job(id, tail: 100): jobgraph / asyncpg floor",
+            "≥ 0.40",
+            share,
+            0.40,
+            f"{share:.2f} (rounds {low:.2f}-{high:.2f})",
+        ),
+        Target(
+            "PostgreSQL jobs(first: 50) / asyncpg floor job(id, tail: 100)",
+            "≥ 0.10",
+            page,
+            0.10,
+            f"{page:.2f} (rounds {page_low:.2f}-{page_high:.2f})",
+            jobs_note,
+        ),
+        Target(
+            "appendLogs ingest, 500-line batches, PostgreSQL (GraphQL mutation)",
+            "≥ 50,000 lines/s",
+            ingest,
+            50_000,
+            f"{ingest:,.0f} lines/s" if ingest is not None else "",
+            ingest_note,
+        ),
+    ]
+    if not args.skip_workers:
+        result = pg.workers_ratio(args, workdir, "PostgreSQL", data, load, target=target)
+        _print_workers(result)
+        targets.append(_workers_target(result, None))
+    print_targets(targets)
+    failed = any(target.verdict == "FAIL" for target in targets)
+    return 1 if failed and args.strict else 0
+
+
+def _rounds(
+    args: argparse.Namespace,
+    data: Dataset,
+    load: LoadGenerator,
+    plan: list[tuple[Series, Server, list[bytes]]],
+) -> None:
+    if args.warmup > 0:
+        for _series, server, bodies in plan:
+            load.run(
+                server.port, bodies, data.key, connections=args.connections, seconds=args.warmup
+            )
+    for round_number in range(1, args.rounds + 1):
+        print(f"round {round_number}/{args.rounds} …", flush=True)
+        for series, server, bodies in plan:
+            result = load.run(
+                server.port, bodies, data.key, connections=args.connections, seconds=args.seconds
+            )
+            series.results.append(result)
+
+
+def _print_workers(result: pg.WorkersResult) -> None:
+    print_series([result.one, result.two])
+    for workers, (server_cpu, db_cpu, busy) in sorted(result.cpu.items()):
+        database = f", its database's backends {db_cpu:.2f}" if result.label != "SQLite" else ""
+        print(
+            f"{result.label} --workers {workers}: cores used by jobgraph {server_cpu:.2f}"
+            f"{database}, by the whole machine {busy:.2f} of {os.cpu_count()}"
+        )
+
+
+def _workers_target(result: pg.WorkersResult, threshold: float | None) -> Target:
+    ratio, low, high = ratio_range(result.two, result.one)
+    shown = f"{ratio:.2f} (rounds {low:.2f}-{high:.2f})"
+    if threshold is None:
+        server_cpu, db_cpu, busy = result.cpu.get(2, (0.0, 0.0, 0.0))
+        note = (
+            f"with 2 workers: jobgraph {server_cpu:.2f} cores, the database {db_cpu:.2f}, "
+            f"the whole machine {busy:.2f} of {os.cpu_count()}"
+        )
+        return Target(
+            f"--workers 2 / --workers 1, {result.label}", "report", ratio, 0, shown, note, True
+        )
+    return Target(
+        f"--workers 2 / --workers 1, {result.label}", f"≥ {threshold:.1f}", ratio, threshold, shown
+    )
 
 
 def _same_answers(floor: Server, jobgraph: Server, data: Dataset) -> bool:

@@ -38,6 +38,7 @@ class JobCursor:
             created_at = datetime.fromisoformat(stamp)
             if created_at.tzinfo is None:
                 raise ValueError("naive timestamp")
-            return cls(created_at=created_at, id=str(uuid.UUID(job_id)))
-        except (ValueError, UnicodeError, binascii.Error):
+            # In UTC here: an instant at the edge of the range with an offset overflows.
+            return cls(created_at=created_at.astimezone(UTC), id=str(uuid.UUID(job_id)))
+        except (ValueError, OverflowError, UnicodeError, binascii.Error):
             raise BadUserInput(f"invalid cursor {cursor[:64]!r}") from None

@@ -30,6 +30,8 @@ The parts (what each buys, and the test that pins it: ``docs/performance.md``):
 - ``http``: a response's head and body leave in one write;
 - ``sql``: hot statements compiled once and run on the SQLite driver, reads without pool
   checkouts, big statements on a reader thread;
+- ``pg``: PostgreSQL's single-statement reads on asyncpg directly (its own small pool,
+  statements prepared once per connection, no pre-ping, transaction or reset around them);
 - ``datetimes``: stored timestamps parsed once per text, their ISO texts remembered;
 - ``gc``: the collector's thresholds for a serving process.
 """

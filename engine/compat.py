@@ -55,7 +55,7 @@ from strawberry.extensions.context import (
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
-from strawberry.schema.exceptions import InvalidOperationTypeError
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext, validate_document
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.schema.types.base_scalars import isoformat as strawberry_isoformat
@@ -68,6 +68,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
+from strawberry.types.execution import ExecutionContext as StrawberryExecutionContextData
 from strawberry.types.execution import ExecutionResult, SubscriptionExecutionResult
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
@@ -80,6 +81,7 @@ __all__ = [
     "AwaitableOrValue",
     "BaseGraphQLTransportWSHandler",
     "BaseGraphQLWSHandler",
+    "CannotGetOperationTypeError",
     "CompatExecutionContext",
     "ConnectionInitMessage",
     "ErrorMessage",
@@ -108,12 +110,14 @@ __all__ = [
     "is_default_resolver",
     "is_strawberry_isoformat",
     "protocol_with_transport",
+    "provided_operation_name",
     "raw_info",
     "resolver_function",
     "run_json_post",
     "set_field_merging_budget",
     "starlette_request",
     "strawberry_info",
+    "strawberry_isoformat",
     "strawberry_origin",
     "validate_document",
 ]
@@ -403,6 +407,13 @@ def core_schema(schema: strawberry.Schema) -> GraphQLSchema:
     return schema._schema
 
 
+def provided_operation_name(execution_context: Any) -> str | None:
+    """The operationName the request sent: Strawberry's ``operation_name`` falls back to the
+    first operation's name, which hides a document with several and none named."""
+    name = execution_context._provided_operation_name
+    return name if isinstance(name, str) else None
+
+
 def raw_info(info: strawberry.Info[Any, Any]) -> GraphQLResolveInfo[Any]:
     """graphql-core's resolve info behind Strawberry's ``Info`` (its field nodes, fragments)."""
     return info._raw_info
@@ -653,6 +664,7 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(GraphQLCoreConverter, "DEFINITION_BACKREF"),
     Internal(strawberry.Info, "_raw_info", per_instance=True),
+    Internal(StrawberryExecutionContextData, "_provided_operation_name", per_instance=True),
     Internal(ExtensionContextManagerBase, "get_hook", ("self", "extension")),
     Internal(OperationContextManager, "HOOK_NAME"),
     Internal(SchemaExtensionsRunner, "operation", ("self",)),

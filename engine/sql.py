@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -55,6 +56,14 @@ def fast_paths(conn: Connection) -> bool:
     )
 
 
+def fast_postgresql(conn: Connection) -> bool:
+    """Whether this connection is PostgreSQL's with the fast paths on (statements whose
+    PostgreSQL form is faster, e.g. a batch insert over arrays, may be used)."""
+    return conn.dialect.name == "postgresql" and bool(
+        conn.get_execution_options().get(FAST_PATHS_OPTION, False)
+    )
+
+
 class Query:
     """A prebuilt Core SELECT whose bind parameters are named with ``bindparam``.
 
@@ -69,6 +78,9 @@ class Query:
         self._compiled: SQLCompiler | None = None
         self._expanding: tuple[str, ...] = ()
         self._texts: dict[tuple[int, ...], tuple[str, _Recipe, dict[str, Any]]] = {}
+        self._pg_compiled: SQLCompiler | None = None
+        self._pg_expanding: tuple[str, ...] = ()
+        self._pg_texts: dict[tuple[int, ...], tuple[str, _Recipe, dict[str, Any]]] = {}
 
     def rows(self, conn: Connection, params: Mapping[str, Any]) -> Sequence[Sequence[Any]]:
         if fast_paths(conn):
@@ -103,6 +115,38 @@ class Query:
                 value = fixed[name]
             values.append(process(value) if process is not None else value)
         return sql, values
+
+    def pg_statement(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The PostgreSQL text (asyncpg's ``$n`` placeholders) and positional values for
+        ``params``: what ``engine.pg.PgReads`` runs."""
+        compiled = self._pg_compiled
+        if compiled is None:
+            dialect = pg_asyncpg.dialect()  # type: ignore[no-untyped-call]
+            compiled = self._pg_compiled = self.statement.compile(dialect=dialect)
+            self._pg_expanding = tuple(
+                name for name, bind in compiled.binds.items() if bind.expanding
+            )
+        lengths = tuple(len(params[name]) for name in self._pg_expanding)
+        made = self._pg_texts.get(lengths)
+        if made is None:
+            made = self._pg_texts[lengths] = _expand(
+                compiled, dict(zip(self._pg_expanding, lengths, strict=True))
+            )
+        return _fill(made, params)
+
+
+def _fill(
+    made: tuple[str, _Recipe, dict[str, Any]], params: Mapping[str, Any]
+) -> tuple[str, list[Any]]:
+    sql, recipe, fixed = made
+    values: list[Any] = []
+    for name, index, process in recipe:
+        if name in params:
+            value = params[name] if index is None else params[name][index]
+        else:
+            value = fixed[name]
+        values.append(process(value) if process is not None else value)
+    return sql, values
 
 
 def _expand(

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from domain.errors import BadUserInput, NotFound
 from domain.principal import Scope
+from domain.text import NUL, NUL_MESSAGE
 from domain.videos import Platform, VideoRef, parse_video
 from resolvers.arguments import parse_job_id, resolve_tail
 from resolvers.context import Context
@@ -81,6 +82,9 @@ async def submit_job(
     refs = video_refs(items, max_items=context.settings.max_items_per_job)
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY:
         raise BadUserInput(f"idempotencyKey must be 1 to {MAX_IDEMPOTENCY_KEY} characters")
+    if idempotency_key is not None and NUL in idempotency_key:
+        # The Idempotency-Key header of POST /process reaches here unchecked by the body's rules.
+        raise BadUserInput(f"idempotencyKey: {NUL_MESSAGE}", field="idempotencyKey")
     spec = webhook_spec(webhook, allow_private=context.settings.webhook_allow_private)
     record, _ = await context.store.jobs.create_job(
         tenant=principal.tenant, items=refs, idempotency_key=idempotency_key, webhook=spec

@@ -7,31 +7,36 @@ from collections.abc import AsyncIterator, Mapping
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
-from domain.errors import Unauthenticated
+from domain.errors import BadUserInput, Unauthenticated
 from domain.principal import Principal
 from resolvers.context import Context
 
 API_KEY_HEADER = "x-api-key"
 # Names a WebSocket client may use for the key in its connection_init payload.
 _PAYLOAD_KEYS = ("X-API-Key", "x-api-key", "apiKey", "api_key")
+AMBIGUOUS_KEY = "the connection presents more than one API key"
 
 
 def presented_key(context: Context) -> str | None:
-    """The key from the connection_init payload (WebSocket) or the X-API-Key header (HTTP)."""
+    """The key from the connection_init payload (WebSocket) or the X-API-Key header (HTTP).
+
+    A connection that presents two different keys (under two payload names, or in the payload
+    and the upgrade's header) is refused rather than run as whichever is read first."""
+    found: list[str] = []
     params = context.connection_params
     if isinstance(params, Mapping):
-        for name in _PAYLOAD_KEYS:
-            value = params.get(name)
-            if isinstance(value, str):
-                return value
+        found += [v for name in _PAYLOAD_KEYS if isinstance(v := params.get(name), str) and v]
         headers = params.get("headers")
         if isinstance(headers, Mapping):
-            value = headers.get("X-API-Key") or headers.get("x-api-key")
-            if isinstance(value, str):
-                return value
+            names = ("X-API-Key", "x-api-key")
+            found += [v for name in names if isinstance(v := headers.get(name), str) and v]
     if context.request is not None:
-        return context.request.headers.get(API_KEY_HEADER)
-    return None
+        header = context.request.headers.get(API_KEY_HEADER)
+        if header:
+            found.append(header)
+    if len(set(found)) > 1:
+        raise BadUserInput(f"{AMBIGUOUS_KEY}; send exactly one")
+    return found[0] if found else None
 
 
 async def authenticate(context: Context) -> Principal:

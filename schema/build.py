@@ -21,6 +21,7 @@ from schema.mutation import Mutation
 from schema.query import Query
 from schema.rate_limit import RateLimit
 from schema.response_budget import OperationBudget
+from schema.scalars import SCALAR_MAP
 from schema.subscription import Subscription
 from schema.suggestions import strip_suggestions
 from settings import Settings
@@ -74,7 +75,7 @@ def build_schema(
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=production),
+        config=StrawberryConfig(disable_field_suggestions=production, scalar_map=SCALAR_MAP),
         execution_context_class=(
             engine.FastExecutionContext if fast else EventSafeExecutionContext
         ),

@@ -23,10 +23,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    OperationDefinitionNode,
+)
 from strawberry.extensions import SchemaExtension
 
-from engine.compat import core_schema, set_field_merging_budget, validate_document
+from domain.text import NUL_MESSAGE, nul_path
+from engine.compat import (
+    core_schema,
+    provided_operation_name,
+    set_field_merging_budget,
+    validate_document,
+)
 from resolvers.context import Context
 from schema.document_limits import GateRule
 from settings import DEFAULT_MAX_VALIDATION_WORK
@@ -102,6 +114,18 @@ def validate_in_stages(
     ]
 
 
+def operation_choice_error(document: DocumentNode) -> GraphQLError | None:
+    """The spec's GetOperation without an operation name: a document with several operations
+    is an error (not its first operation), reported like a validation error."""
+    operations = sum(isinstance(node, OperationDefinitionNode) for node in document.definitions)
+    if operations <= 1:
+        return None
+    return GraphQLError(
+        f"the document has {operations} operations: name the one to run in operationName",
+        extensions={"code": "BAD_USER_INPUT"},
+    )
+
+
 class DocumentCache(SchemaExtension):
     """Parses and validates through the schema's ``DocumentStore`` (``JobgraphSchema.documents``;
     a schema without one gets a store of its own on first use)."""
@@ -147,12 +171,23 @@ class DocumentCache(SchemaExtension):
             else None
         )
         if entry is None or entry.document is not document:
-            context.pre_execution_errors = validate_in_stages(schema, document, rules, max_work)
-            yield
-            return
-        key = (rules, max_work)
-        errors = entry.verdicts.get(key)
-        if errors is None:
-            errors = entry.verdicts[key] = validate_in_stages(schema, document, rules, max_work)
+            errors = validate_in_stages(schema, document, rules, max_work)
+        else:
+            key = (rules, max_work)
+            cached = entry.verdicts.get(key)
+            if cached is None:
+                cached = entry.verdicts[key] = validate_in_stages(schema, document, rules, max_work)
+            errors = cached
+        if not errors and provided_operation_name(context) is None:
+            unnamed = operation_choice_error(document)
+            if unnamed is not None:
+                errors = [unnamed]
+        if not errors and context.variables:
+            # A request error like any variable that does not coerce, on every transport.
+            nul = nul_path(context.variables)
+            if nul is not None:
+                errors = [
+                    GraphQLError(f"{nul}: {NUL_MESSAGE}", extensions={"code": "BAD_USER_INPUT"})
+                ]
         context.pre_execution_errors = errors
         yield

@@ -20,6 +20,7 @@ from domain.errors import BadUserInput
 from resolvers.context import Context
 from schema.document_shape import SATURATED, operation_shapes
 from schema.list_limit import list_literal_rule, longest_list
+from schema.text_inputs import NoNulRule
 
 
 class GateRule(ValidationRule):
@@ -73,10 +74,8 @@ class DocumentLimits(SchemaExtension):
             if too_large is not None:
                 raise BadUserInput(too_large)
             cap = settings.max_list_length
-            if (
-                self.execution_context.variables
-                and longest_list(self.execution_context.variables) > cap
-            ):
+            variables = self.execution_context.variables
+            if variables and longest_list(variables) > cap:
                 raise BadUserInput(f"a list in the variables is longer than {cap} entries")
             # graphql-core stops the lexer at this many tokens: cost is bounded before parsing.
             self.execution_context.parse_options["max_tokens"] = settings.max_tokens
@@ -84,5 +83,6 @@ class DocumentLimits(SchemaExtension):
                 shape_rule(settings.max_query_depth, settings.max_aliases),
                 *self.execution_context.validation_rules,
                 list_literal_rule(cap),
+                NoNulRule,
             )
         yield

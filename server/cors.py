@@ -7,8 +7,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from settings import Settings
 
-# What a GraphQL client sends: the key, a JSON body, and the response types it accepts.
-ALLOWED_HEADERS = ("X-API-Key", "Content-Type", "Accept")
+# What a client sends: the key, a JSON body, the response types it accepts, and the
+# Idempotency-Key of a REST POST /process that may be retried.
+ALLOWED_HEADERS = ("X-API-Key", "Content-Type", "Accept", "Idempotency-Key")
 
 
 def cors_middleware(settings: Settings) -> list[Middleware]:

@@ -15,6 +15,7 @@ from strawberry.types.graphql import OperationType
 
 from domain.errors import AppError
 from resolvers.context import Context
+from server.http_operations import CLIENT_ERRORS
 from server.metrics import Metrics, metrics_of
 from server.request_context import note_operation
 
@@ -87,6 +88,11 @@ class OperationMetrics(SchemaExtension):
             yield
         except AppError as error:
             outcome = error.code
+            raise
+        except CLIENT_ERRORS:
+            # An operation the transport does not run (a mutation over GET, a subscription
+            # without a stream) or cannot pick: the client's error, answered as a 4xx.
+            outcome = "BAD_USER_INPUT"
             raise
         except Exception:
             outcome = "INTERNAL_SERVER_ERROR"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from strawberry.subscriptions import (
     MULTIPART_SUBSCRIPTION_PROTOCOL,
 )
 
-from domain.errors import AppError, Unauthenticated
+from domain.errors import AppError, BadUserInput, Unauthenticated
 from domain.rate_limit import RateLimiter
 from engine.compat import (
     ASGIWebSocketAdapter,
@@ -33,7 +34,6 @@ from engine.compat import (
     GraphQLHTTPResponse,
     GraphQLRequestData,
     HTTPException,
-    InvalidOperationTypeError,
     StartMessage,
     SubscribeMessage,
     SubscriptionExecutionResult,
@@ -47,22 +47,19 @@ from schema.auth import authenticate
 from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
 from server.frontend import graphiql_page
+from server.http_operations import HTTPErrorWithHeaders, execute_plain, streams
 from server.negotiation import NotAcceptable, response_media_type, wants_html
 from server.persisted import PersistedDocuments
 from server.responses import graphql_error_response
 from server.result_status import is_request_error, status_for
+from server.ws_edges import NO_QUERY, legacy_start_refusal, with_init_deadline
 from settings import Settings
 from storage.store import Store
 
 _ALLOWED_METHODS = "GET, POST"
 
 
-class _HTTPError(HTTPException):
-    """An HTTPException with response headers (Allow on 405)."""
-
-    def __init__(self, status_code: int, reason: str, headers: dict[str, str]) -> None:
-        super().__init__(status_code, reason)
-        self.headers = headers
+_HTTPError = HTTPErrorWithHeaders
 
 
 # Subscriptions over WebSocket (both subprotocols) and over plain HTTP as multipart/mixed.
@@ -84,6 +81,8 @@ async def _resolved_payload(view: Any, context: Context, payload: dict[str, Any]
         is_admin=principal is not None and principal.is_admin,
     )
     payload["query"] = resolved.query
+    if not isinstance(resolved.query, str):
+        raise BadUserInput(NO_QUERY)
 
 
 def _error_payload(error: AppError) -> dict[str, Any]:
@@ -114,8 +113,30 @@ class _TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_subscribe(message)
 
 
+def _settings(view: Any) -> Settings:
+    settings: Settings = view.settings
+    return settings
+
+
 class _LegacyWSHandler(BaseGraphQLWSHandler[Context, None]):
+    async def handle(self) -> None:
+        seconds = _settings(self.view).ws_init_timeout_seconds
+        await with_init_deadline(self, seconds, super().handle)
+
     async def handle_start(self, message: StartMessage) -> None:
+        if not isinstance(message.get("id"), str):
+            await self.websocket.close(code=4400, reason="a start message needs an id")
+            return
+        refusal = (
+            legacy_start_refusal(message, _settings(self.view))
+            if self.connection_acknowledged
+            else None
+        )
+        if refusal is not None:
+            await self.send_message(
+                ErrorMessage(type="error", id=message["id"], payload=_error_payload(refusal))  # type: ignore[typeddict-item]
+            )
+            return
         payload = message.get("payload")
         if self.connection_acknowledged and isinstance(payload, dict):
             try:
@@ -172,6 +193,11 @@ class GraphQLView(GraphQL[Context, None]):
         kwargs.setdefault(
             "max_subscriptions_per_connection", settings.max_subscriptions_per_connection
         )
+        kwargs.setdefault(
+            "connection_init_wait_timeout", timedelta(seconds=settings.ws_init_timeout_seconds)
+        )
+        # Browsers on the origins CORS allows may open sockets too; others are refused (403).
+        kwargs.setdefault("allowed_origins", tuple(settings.cors_origins))
         super().__init__(**kwargs)
         self.store = store
         self.settings = settings
@@ -255,15 +281,8 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         request_data: GraphQLRequestData,
     ) -> ExecutionResult:
-        try:
-            return await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
-        except HTTPException as error:
-            if isinstance(error.__cause__, InvalidOperationTypeError):
-                # GET is for queries only (the spec's 405): a mutation must be a POST.
-                raise _HTTPError(405, error.reason, {"Allow": "POST"}) from None
-            raise
+        # Queries and mutations only: a subscription needs a streaming answer.
+        return await execute_plain(self, request_adapter, context, request_data)
 
     def should_render_graphql_ide(self, request: Any) -> bool:
         # A GET that names its document by id or hash asks for the answer, not the IDE.
@@ -380,6 +399,13 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: None,
         sub_response: Response,
     ) -> ExecutionResult | list[ExecutionResult] | SubscriptionExecutionResult:
+        if (
+            isinstance(request_data, GraphQLRequestData)
+            and request_data.protocol != "http"
+            and not streams(request_data, self.settings)
+        ):
+            # Only a subscription streams: anything else asked for as multipart gets JSON.
+            request_data = dataclasses.replace(request_data, protocol="http")
         if isinstance(request_data, GraphQLRequestData) and request_data.protocol != "http":
             # A streamed response starts with 200 before the operation runs: check the key
             # first, so a multipart subscription without a valid key gets the usual 401.

@@ -30,6 +30,7 @@ from resolvers.arguments import InvalidJobId
 from resolvers.context import Context
 from resolvers.job_access import find_job, submit_job
 from schema.auth import authenticate
+from server.edge_guard import BodyReadTimeout
 from server.responses import OrjsonResponse
 from server.rest_body import (
     MAX_BODY_BYTES,
@@ -178,6 +179,8 @@ async def _guarded(request: Request, handler: Handler, *, invalid_input_status: 
         return _detail(422, error.detail())
     except BodyTooLarge:
         return _detail(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+    except BodyReadTimeout:
+        raise  # server.edge_guard answers it (408)
     except Exception:
         # Logged with its stack trace here; the client gets no more than FastAPI would say.
         log.exception("unexpected error on %s %s", request.method, request.url.path)

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from domain.text import NUL_MESSAGE, nul_path
 from domain.videos import Platform
 
 # 1000 items with 2 KiB URLs each fit; anything bigger is not a job someone meant to send.
@@ -71,6 +72,11 @@ def parse_process_body(raw: bytes) -> ProcessBody:
         raise MalformedJson(f"the body is not valid JSON: {error}") from None
     if not isinstance(data, dict):
         raise InvalidBody((), "the body must be a JSON object", "dict_type")
+    nul = nul_path(data)
+    if nul is not None:
+        # "$items[0].url" -> ("items", 0, "url")
+        loc = tuple(int(part) if part.isdigit() else part for part in _parts(nul))
+        raise InvalidBody(loc, f"{nul}: {NUL_MESSAGE}", "string_pattern_mismatch")
     items = data.get("items")
     if items is None:
         raise InvalidBody(("items",), "field required", "missing")
@@ -130,3 +136,11 @@ def _optional_string(data: dict[str, Any], name: str, loc: tuple[str | int, ...]
     if value is None or isinstance(value, str):
         return value
     raise InvalidBody((*loc, name), f"{name} must be a string", "string_type")
+
+
+def _parts(path: str) -> list[str]:
+    return [
+        part
+        for part in path.removeprefix("$").replace("[", ".").replace("]", "").split(".")
+        if part
+    ]

@@ -30,7 +30,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.errors import Unavailable
-from engine.sql import FAST_PATHS_OPTION, SqliteReads
+from engine.pg import PgReads
+from engine.sql import FAST_PATHS_OPTION, Query, SqliteReads
 from settings import Settings
 
 T = TypeVar("T")
@@ -70,6 +71,7 @@ class Database:
         self._sync_engine: Engine | None = None
         self._async_engine: AsyncEngine | None = None
         self._fast: SqliteReads | None = None
+        self._pg: PgReads | None = None
         if settings.is_sqlite:
             self._sync_engine = _sqlite_engine(settings)
             if settings.fast_paths:
@@ -92,7 +94,17 @@ class Database:
                     "timeout": settings.db_connect_timeout_seconds,
                     "command_timeout": statement_timeout,
                 },
+                execution_options={FAST_PATHS_OPTION: settings.fast_paths},
             )
+            if settings.fast_paths:
+                self._pg = PgReads(
+                    make_url(settings.database_url)
+                    .set(drivername="postgresql")
+                    .render_as_string(hide_password=False),
+                    size=settings.db_pool_size,
+                    connect_timeout=settings.db_connect_timeout_seconds,
+                    statement_timeout=statement_timeout,
+                )
 
     @property
     def is_sqlite(self) -> bool:
@@ -102,6 +114,12 @@ class Database:
     def fast_sqlite(self) -> bool:
         """SQLite with the fast paths on: statements may run raw on the driver."""
         return self._fast is not None
+
+    @property
+    def fast_pg(self) -> bool:
+        """PostgreSQL with the fast paths on: single-statement reads may run on asyncpg
+        directly (``first``, ``pg_first``)."""
+        return self._pg is not None
 
     @property
     def engine(self) -> Engine:
@@ -139,6 +157,35 @@ class Database:
             return await self.read(work)
         try:
             return self._fast.statement(work)
+        except _MAYBE_UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def first(self, query: Query, params: dict[str, Any]) -> Any:
+        """The first row of a one-statement read, on whichever path is fastest here: asyncpg
+        directly on PostgreSQL with the fast paths on, else ``read_statement``."""
+        if self._pg is None:
+            return await self.read_statement(lambda conn: query.first(conn, params))
+        sql, values = query.pg_statement(params)
+        try:
+            return await self._pg.first(sql, values)
+        except _MAYBE_UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def pg_first(self, sql: str, values: list[Any]) -> Any:
+        """The first row of one PostgreSQL statement (``$n`` placeholders) run on asyncpg
+        directly; only when ``fast_pg``."""
+        assert self._pg is not None
+        try:
+            return await self._pg.first(sql, values)
+        except _MAYBE_UNREACHABLE as error:
+            raise _unavailable(error) from error
+
+    async def pg_rows(self, sql: str, values: list[Any]) -> list[Any]:
+        """The rows of one PostgreSQL statement run on asyncpg directly; only when
+        ``fast_pg``."""
+        assert self._pg is not None
+        try:
+            return await self._pg.rows(sql, values)
         except _MAYBE_UNREACHABLE as error:
             raise _unavailable(error) from error
 
@@ -208,6 +255,8 @@ class Database:
     async def dispose(self) -> None:
         if self._fast is not None:
             await self._fast.close()
+        if self._pg is not None:
+            await self._pg.close()
         if self._sync_engine is not None:
             self._sync_engine.dispose()
         if self._async_engine is not None:

@@ -309,6 +309,21 @@ class JobStore:
         """The job plus, on request, its items and log tail: one read, and on SQLite (whose
         reads run on the event loop) a big tail read on a thread after it."""
         widest = self._db.settings.max_log_message_bytes + 1
+        if self._db.fast_pg:
+            from storage import pg_reads  # it builds on this module's columns and rows
+
+            if pg_reads.applies(tail, widest=widest):
+                sql = pg_reads.statement(
+                    items=items, tail=tail is not None and tail.limit > 0, tenant=tenant is not None
+                )
+                row = await self._db.pg_first(
+                    sql, pg_reads.arguments(job_id=job_id, tenant=tenant, tail=tail)
+                )
+                if row is None:
+                    return None
+                found = pg_reads.parse(row, items=items, tail=tail)
+                if found is not None:
+                    return found
         on_loop = self._db.is_sqlite
         snapshot = await self._db.read(
             lambda conn: select_job_snapshot(

@@ -47,9 +47,10 @@ _RECORD_COLUMNS = (
 )
 
 
-# Every request runs this: built once (engine.sql).
-# No cache in front of it: the read is one indexed lookup, and without a cache a revocation
-# is immediate in every process.
+# Every request runs this: built once (engine.sql); on PostgreSQL with the fast paths on, run
+# on asyncpg directly, prepared once per connection and kept (engine.pg). What is cached per
+# connection is the statement, never its answer: every request reads the key's row, so a
+# revocation is immediate in every process.
 _BY_HASH = Query(
     select(
         api_keys.c.id,
@@ -114,7 +115,7 @@ class KeyStore:
         if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
             return None
         digest = hash_key(presented)
-        row = await self._db.read_statement(lambda conn: _BY_HASH.first(conn, {"key_hash": digest}))
+        row = await self._db.first(_BY_HASH, {"key_hash": digest})
         if row is None:
             return None
         key_id, name, tenant, scopes, stored_hash, revoked_at = row

@@ -29,7 +29,7 @@ from domain.cursors import JobCursor
 from domain.jobs import JobStatus
 from domain.videos import Platform
 from engine.sql import Query, raw_first_row
-from storage import page_document
+from storage import page_document, pg_reads
 from storage.database import Database
 from storage.jobs import JOB_COLUMNS, job_from_row, select_items
 from storage.records import Allowance, JobPage, LogLineRecord, TailRequest, TailText
@@ -322,6 +322,20 @@ class ListingStore:
             assert row is not None  # an aggregate answers one row, also for no jobs
             page = page_document.parse(row, first=first, items=items, tail=tail, form=form)
             if form == "plain" and tail is not None and page.tails:
+                await self._recheck_plain(page, page.tails, tail)
+            return page
+        if (
+            self._db.fast_pg
+            and not count
+            and pg_reads.page_applies(tail, first=first, widest=widest)
+        ):
+            _count, page_query, params = _page_statements(spec, first=first, after=after)
+            page_sql, values = page_query.pg_statement(params)
+            limit = tail.limit if tail is not None else 0
+            sql = pg_reads.page_statement(page_sql, len(values), items=items, tail=limit > 0)
+            rows = await self._db.pg_rows(sql, [*values, limit] if limit > 0 else values)
+            page = pg_reads.parse_page(rows, first=first, items=items, tail=tail)
+            if tail is not None and page.tails:
                 await self._recheck_plain(page, page.tails, tail)
             return page
         # One read transaction: the count, the page, its items and tails see one snapshot; on

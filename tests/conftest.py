@@ -114,7 +114,15 @@ async def _truncate(url: str) -> None:
 def settings(database_url: str, tmp_path: Any) -> Settings:
     # The webhook secrets' key file per test, not in the working directory.
     key_file = str(tmp_path / "webhook-secret.key")
-    return Settings(database_url=database_url, env="test", webhook_secret_key_file=key_file)
+    # Generous database timeouts: many tests share one PostgreSQL server, and a connection
+    # that waits its turn is not a silent database (the tests of those build their own).
+    return Settings(
+        database_url=database_url,
+        env="test",
+        webhook_secret_key_file=key_file,
+        db_connect_timeout_seconds=20,
+        db_statement_timeout_seconds=30,
+    )
 
 
 @pytest.fixture

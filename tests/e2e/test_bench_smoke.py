@@ -3,6 +3,8 @@ load generator drives both, the tables print. No timing assertions."""
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
@@ -54,3 +56,48 @@ async def test_floor_and_jobgraph_agree_and_take_load(
     printed = capsys.readouterr().out
     assert "| job(id, tail: 100) | jobgraph |" in printed
     assert "| ratio | >= 0.25 | 0.30 | PASS |" in printed and "SKIP" in printed
+
+
+async def test_postgresql_floor_and_jobgraph_agree(tmp_path: Path) -> None:
+    """The PostgreSQL half: a scratch database beside the test database, the asyncpg floor and
+    jobgraph on it answer the same JSON; the ingest floor appends."""
+    from bench import pg
+    from bench.ingest import raw_asyncpg_lines_per_second
+    from tests.conftest import PG_ADMIN_URL, _pg_reachable
+
+    if await _pg_reachable() is not None:
+        pytest.skip("PostgreSQL unreachable")
+    target = pg.Scratch(
+        pg.asyncpg_dsn(PG_ADMIN_URL), f"jobgraph_bench_smoke_{uuid.uuid4().hex[:6]}"
+    )
+    await asyncio.to_thread(target.create)
+    try:
+        data = await build(
+            tmp_path,
+            jobs_count=3,
+            lines=5,
+            big_lines=300,
+            batch=100,
+            quiet=True,
+            database_url=target.url,
+        )
+        floor = pg.start_pg_floor(target.dsn, tmp_path, access_log=False)
+        jobgraph = start_jobgraph(data.database_url, tmp_path, [])
+        try:
+            for server in (floor, jobgraph):
+                server.wait_ready(job_body(data.small_job_ids[0]), data.key)
+            for job_id in (data.small_job_ids[1], data.big_job_id):
+                answers = [s.post(job_body(job_id), data.key).json() for s in (floor, jobgraph)]
+                assert "errors" not in answers[1]
+                assert answers[0] == answers[1]
+            assert floor.post(job_body(data.big_job_id), "jg_wrong").status_code == 401
+            assert set(await asyncio.to_thread(target.backend_pids))
+        finally:
+            floor.stop()
+            jobgraph.stop()
+        rate = await asyncio.to_thread(
+            raw_asyncpg_lines_per_second, target.dsn, data.small_job_ids[0], seconds=0.5
+        )
+        assert rate > 0
+    finally:
+        await asyncio.to_thread(target.drop)

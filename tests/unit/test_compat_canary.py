@@ -8,12 +8,14 @@ this test fails with the name of that internal — before anything subtler does.
 from __future__ import annotations
 
 import ast
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import strawberry
+from strawberry.extensions import SchemaExtension
 
-from engine.compat import INTERNALS, Internal, core_schema, raw_info
+from engine.compat import INTERNALS, Internal, core_schema, provided_operation_name, raw_info
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,6 +41,24 @@ def test_instance_internals_exist_on_real_instances() -> None:
     assert core_schema(schema).query_type is not None
     assert schema.execute_sync("{ probe }").data == {"probe": 1}
     assert seen == ["probe"]
+
+
+def test_the_provided_operation_name_is_read_off_a_real_execution_context() -> None:
+    names: list[str | None] = []
+
+    class Watch(SchemaExtension):
+        def on_validate(self) -> Iterator[None]:
+            names.append(provided_operation_name(self.execution_context))
+            yield
+
+    @strawberry.type
+    class Query:
+        probe: int = 1
+
+    schema = strawberry.Schema(query=Query, extensions=[Watch])
+    schema.execute_sync("query A { probe }")
+    schema.execute_sync("query A { probe }", operation_name="A")
+    assert names == [None, "A"]
 
 
 def test_a_changed_signature_is_reported_by_name() -> None:
