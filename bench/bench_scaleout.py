@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -414,7 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"jobgraph-scaleout-{uuid.uuid4().hex[:6]}"
     workdir.mkdir(parents=True)
-    failures = run(args, workdir)
+    try:
+        failures = run(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     for failure in failures:
         print(f"FAIL: {failure}")
     return 1 if failures else 0
