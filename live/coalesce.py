@@ -43,7 +43,6 @@ class Coalescer:
         self._pending: dict[_Key, JobEvent] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._closed = False
         # Counters for tests, the bench and the docs' figures.
         self.added = 0
         self.sent = 0
@@ -57,7 +56,7 @@ class Coalescer:
         """Queue ``event``, merged into a pending one for the same job, kind and status."""
         self.added += 1
         self._merge(event)
-        if self._task is None and not self._closed:
+        if self._task is None:  # also after close: a request finishing at shutdown publishes
             self._task = asyncio.create_task(self._run(), name="broker-outbox")
         self._wake.set()
 
@@ -107,8 +106,8 @@ class Coalescer:
             backoff = min(backoff * 2 or 0.1, _MAX_BACKOFF)
 
     async def close(self) -> None:
-        """Stop the flusher and try once more to send what is left."""
-        self._closed = True
+        """Stop the flusher and try once more to send what is left (an event added later
+        starts it again; the next close flushes that too)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

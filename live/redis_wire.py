@@ -28,7 +28,6 @@ from typing import Any
 import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from live.pg_notify import Deliver, Resync, decode, encode
 from live.relay import DEFAULT_WINDOW, RelayBroker
@@ -41,7 +40,8 @@ _CONNECT_TIMEOUT = 5.0
 _PING_EVERY = 5.0  # seconds of silence on the subscribing connection before a PING
 _DEAD_AFTER = 10.0  # seconds without any answer: the connection is dead
 _MAX_BACKOFF = 5.0
-_LOST = (RedisConnectionError, RedisTimeoutError, OSError)
+# Anything else Redis answers (a refused AUTH, a server still loading) is retried the same way.
+_LOST = (RedisError, OSError)
 
 
 class RedisWire:

@@ -94,9 +94,12 @@ class RelayBroker:
         return await self.wire.healthy()
 
     async def close(self, *, grace: float = 5.0) -> None:
+        # Shutdown calls this twice: first to end the subscriptions while requests finish,
+        # then at the very end. What those requests publish still goes out: the outbox starts
+        # again on a new event, and the senders reconnect, until the last close flushes it.
+        await self.local.close(grace=grace)
         await self.outbox.close()
         await self.wire.close()
-        await self.local.close(grace=grace)
 
     async def _send(self, events: list[JobEvent]) -> None:
         await self.wire.send(events)

@@ -86,3 +86,12 @@ async def test_a_failed_send_is_retried_merged_with_newer_events() -> None:
         await asyncio.sleep(0.01)
     assert wire.batches == [[logs("a", 2)]]
     await outbox.close()
+
+
+async def test_an_event_after_close_is_sent_by_the_next_close() -> None:
+    wire = Wire()
+    outbox = Coalescer(wire.send, window=0.01)
+    await outbox.close()  # shutdown's first close: requests may still finish and publish
+    outbox.add(logs("a", 3))
+    await outbox.close()
+    assert [event for batch in wire.batches for event in batch] == [logs("a", 3)]
