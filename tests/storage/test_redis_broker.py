@@ -141,8 +141,9 @@ async def test_a_redis_restart_loses_nothing(sqlite_store: Store, tmp_path: Path
             seqs = set()
             while 2 not in seqs:
                 seqs.add((await next_event(theirs, timeout=20)).last_seq)
-            for _ in range(100):
-                if await here.healthy():
+            # Healthy again once reconnected; the outbox's retry follows on its own backoff.
+            for _ in range(300):
+                if await here.healthy() and here.outbox.pending == 0:
                     break
                 await asyncio.sleep(0.1)
             assert await here.healthy() and here.outbox.pending == 0
