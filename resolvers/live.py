@@ -26,6 +26,7 @@ from datetime import datetime
 from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavailable
 from domain.jobs import JobStatus
 from domain.principal import Scope
+from live import positions
 from live.broker import Broker, SubscriberOverflow, Subscription
 from live.turns import Pace
 from resolvers.arguments import parse_job_id, resolve_tail
@@ -75,11 +76,15 @@ async def job_updated(
 
     async def stream() -> AsyncGenerator[JobRead, None]:
         current = job
+        previous: tuple[object, ...] | None = None
         pace = Pace()
         try:
             while True:
                 await pace()
                 _fresh_loaders(context)
+                version = (current.updated_at, current.status.value, current.last_seq)
+                positions.mark(previous, version)
+                previous = version
                 yield JobRead(current, tail=limit)
                 if current.status.is_terminal:
                     return
@@ -142,6 +147,7 @@ async def job_logs(
                 for line in batch.lines:
                     if line.seq > last:  # a re-read may overlap what was sent: skip it
                         await pace()
+                        positions.mark(line.seq - 1, line.seq)
                         yield line
                         last = line.seq
                 job = batch.job
@@ -216,6 +222,7 @@ async def job_log_batches(
                 for lines in _within(fresh, lines=min(max_lines, budget.lines), size=budget.bytes):
                     await pace()
                     _fresh_loaders(context)
+                    positions.mark(lines[0].seq - 1, lines[-1].seq)
                     yield LogBatchRecord(lines=lines, last_seq=lines[-1].seq)
                     last = lines[-1].seq
                 job = batch.job
