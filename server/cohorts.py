@@ -118,7 +118,9 @@ class _Feed:
         queue = self.queue
         while queue:
             head = queue[0]
-            if head is _END or head.end is None:
+            if head is _END:
+                return False  # the shared stream is over: the member stays on its own
+            if head.end is None:
                 queue.popleft()
                 continue
             try:
@@ -143,12 +145,21 @@ class _Feed:
 
 
 class _Cohort:
-    __slots__ = ("feeds", "key", "task")
+    __slots__ = ("feeds", "key", "last_end", "live", "task")
 
     def __init__(self, key: tuple[object, ...]) -> None:
         self.key = key
         self.feeds: set[_Feed] = set()
         self.task: asyncio.Task[None] | None = None
+        self.live = True  # until the producer's stream ends
+        self.last_end: Any = None  # where the producer's last message ended
+
+    def continues(self, feed: _Feed, last: Any) -> bool:
+        """The shared stream goes on exactly after ``last``: its next queued message starts
+        there, or it has sent nothing this member lacks and its last message ended there."""
+        if feed.meets(last):
+            return True
+        return self.live and not feed.queue and last is not None and self.last_end == last
 
 
 StreamCall = Callable[[Context], Awaitable[Any]]
@@ -265,6 +276,7 @@ class Cohorts:
                     item = _Item(first, end, self._shared(result))
                     for feed in tuple(cohort.feeds):
                         feed.offer(item)
+                    cohort.last_end = end
                     if not isinstance(result, ExecutionResult) or result.errors:
                         return  # an error ends a stream
             finally:
@@ -273,6 +285,7 @@ class Cohorts:
         except Exception:
             return
         finally:
+            cohort.live = False
             if self._cohorts.get(cohort.key) is cohort:
                 del self._cohorts[cohort.key]
             for feed in tuple(cohort.feeds):
@@ -314,10 +327,12 @@ class Cohorts:
 
         try:
             # Its own stream until the shared one continues exactly where it is.
-            while not (marked and feed.meets(last)):
+            while True:
                 if feed.overflowed:  # queued while it caught up on its own: start over
                     feed.queue.clear()
                     feed.overflowed = False
+                if marked and cohort.continues(feed, last):
+                    break
                 if pending is None:
                     pending = asyncio.ensure_future(pull())
                 changed = asyncio.ensure_future(feed.changed())
@@ -349,7 +364,7 @@ class Cohorts:
                 yield item.result
                 last = item.end
         except _Overflowed:
-            yield _overflow(shape, last)
+            yield _overflow(shape[0], last)
         finally:
             await _cancel(pending)
             with contextlib.suppress(Exception):
@@ -364,9 +379,9 @@ async def _cancel(task: asyncio.Task[Any] | None) -> None:
             await task
 
 
-def _overflow(shape: tuple[str, str, FieldNode], last: Any) -> ExecutionResult:
-    """The error a member's own stream would end with, had it fallen behind."""
-    name, key, node = shape
+def _overflow(name: str, last: Any) -> ExecutionResult:
+    """The error a member's own stream ends with when it falls behind, as that stream
+    reports it (no location or path: it comes from the event stream, not a field)."""
     if name == "jobUpdated":
         error = SubscriptionOverflow("this subscriber fell behind; subscribe again")
     else:
@@ -374,7 +389,5 @@ def _overflow(shape: tuple[str, str, FieldNode], last: Any) -> ExecutionResult:
             f"this subscriber fell behind; subscribe again with after: {last}",
             resumeAfter=last,
         )
-    located = GraphQLError(
-        error.message, nodes=[node], path=[key], original_error=error, extensions=error.extensions
-    )
+    located = GraphQLError(error.message, original_error=error, extensions=error.extensions)
     return ExecutionResult(data=None, errors=[located])
