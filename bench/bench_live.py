@@ -94,6 +94,9 @@ class LiveServer:
             self.process.wait()
 
 
+_STARTED: list[subprocess.Popen[str]] = []  # client processes, stopped after each row
+
+
 class Clients:
     """One client process with its share of the subscriptions."""
 
@@ -104,6 +107,7 @@ class Clients:
             [sys.executable, "-m", "bench.live_clients", str(path)],
             cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
+        _STARTED.append(self.process)
 
     async def expect(self, word: str) -> None:
         assert self.process.stdout is not None
@@ -139,6 +143,21 @@ async def _gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any] | 
     if body.get("errors"):
         raise RuntimeError(f"{query[:40]}: {body['errors'][0]['message']}")
     return body["data"]
+
+
+async def _append(
+    http: httpx.AsyncClient, gate: asyncio.Semaphore, job_id: str, lines: list[Any]
+) -> None:
+    """appendLogs as a worker sends it: retried after an UNAVAILABLE (a busy database)."""
+    async with gate:
+        for attempt in range(5):
+            try:
+                await _gql(http, APPEND, {"j": job_id, "lines": lines})
+                return
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
 
 
 async def _claimed_jobs(http: httpx.AsyncClient, count: int) -> list[str]:
@@ -201,6 +220,7 @@ async def _fan_out(
         # One job: a batch every 100 ms. Many jobs: each job a batch a second, the jobs spread
         # over the ten ticks of each second (one call per job per second, not ten).
         many = len(job_ids) > 1
+        gate = asyncio.Semaphore(16)  # appends in flight at once, as a pool of workers
         batch = max(1, round(lines_per_second / (1 if many else 10)))
         ticks = int(seconds * 10)
         started = time.monotonic()
@@ -212,7 +232,7 @@ async def _fan_out(
                 first = sent
                 sent += batch
             lines = [{"message": f"bench {first + n}", "timestamp": now} for n in range(batch)]
-            await asyncio.gather(*(_gql(http, APPEND, {"j": j, "lines": lines}) for j in due))
+            await asyncio.gather(*(_append(http, gate, j, lines) for j in due))
             delay = started + (tick + 1) / 10 - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
@@ -293,6 +313,92 @@ async def _idle(server: LiveServer, workdir: Path, *, count: int, processes: int
     }
 
 
+def _row(
+    row: str,
+    workdir: Path,
+    root: Path,
+    table: list[str],
+    failures: list[str],
+    *,
+    seconds: float,
+    drain: float,
+    processes: int,
+    idle_count: int,
+    fan_out_subscribers: int,
+    jobs: int,
+) -> None:
+    server = LiveServer(workdir, row, root)
+    try:
+        r = {}
+        if row == "idle":
+            r = asyncio.run(_idle(server, workdir, count=idle_count, processes=processes))
+            cpu = ", ".join(f"{share:.0%}" for share in r["client_cpu_share"])
+            table.append(
+                f"| {idle_count:,} idle jobUpdated subscriptions, one socket each | "
+                f"RSS growth ≤ 500 MB, /healthz p99 ≤ 50 ms | "
+                f"{r['per_connection_kb']:.0f} KiB per connection, "
+                f"{r['per_subscription_kb']:.0f} KiB per subscription | - | - | "
+                f"{r['health_p99_ms']:.0f} ms | +{r['growth_mb']:.0f} MB | {cpu} |"
+            )
+            if r["growth_mb"] > 500 or r["health_p99_ms"] > 50 or r["errors"]:
+                failures.append(f"idle: {r}")
+            return
+        if row == "logs":
+            label = f"jobLogs, {fan_out_subscribers:,} subscribers on one job, 50 lines/s"
+            r = asyncio.run(
+                _fan_out(server, workdir, jobs=1,
+                         per_job=[(LOGS, "logs")] * fan_out_subscribers,
+                         lines_per_second=50, seconds=seconds, processes=processes,
+                         drain=drain)
+            )  # fmt: skip
+        elif row == "batches":
+            label = f"jobLogBatches, {fan_out_subscribers:,} subscribers on one job, 1,000 lines/s"
+            r = asyncio.run(
+                _fan_out(server, workdir, jobs=1,
+                         per_job=[(BATCHES, "batches")] * fan_out_subscribers,
+                         lines_per_second=1000, seconds=seconds, processes=processes,
+                         drain=drain)
+            )  # fmt: skip
+        elif row == "saturate":
+            label = f"jobLogs, {fan_out_subscribers:,} subscribers on one job, 200 lines/s"
+            r = asyncio.run(
+                _fan_out(server, workdir, jobs=1,
+                         per_job=[(LOGS, "logs")] * fan_out_subscribers,
+                         lines_per_second=200, seconds=seconds, processes=processes,
+                         drain=drain)
+            )  # fmt: skip
+        else:
+            label = f"{jobs} jobs x (jobUpdated + jobLogs), 10 lines/s per job"
+            r = asyncio.run(
+                _fan_out(server, workdir, jobs=jobs,
+                         per_job=[(UPDATED, "updated"), (LOGS, "logs")],
+                         lines_per_second=10, seconds=seconds, processes=processes,
+                         drain=drain)
+            )  # fmt: skip
+    finally:
+        server.stop()
+        while _STARTED:
+            process = _STARTED.pop()
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    lost = r["expected"] - r["delivered"]
+    complete = r["completed"] == r["subscribers"]
+    cpu = ", ".join(f"{share:.0%}" for share in r["client_cpu_share"])
+    order = f", {r['out_of_order']} out of order" if r["out_of_order"] else ", in order"
+    table.append(
+        f"| {label} | p99 ≤ 250 ms, all in order | "
+        f"{r['delivered']:,} of {r['expected']:,} lines{order}"
+        f", {r['completed']:,}/{r['subscribers']:,} completed "
+        f"({r['deliveries_per_second']:,.0f} lines/s) | "
+        f"{r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | {r['health_p99_ms']:.0f} ms | "
+        f"{r['rss_peak_mb']:.0f} MB peak | {cpu} |"
+    )
+    ok = r["expected"] == r["delivered"] and not r["out_of_order"] and complete
+    if row != "saturate" and (not ok or r["p99_ms"] > 250 or r["errors"]):
+        failures.append(f"{row}: lost {lost}, {r}")
+
+
 def run_rows(
     rows: tuple[str, ...],
     *,
@@ -315,73 +421,13 @@ def run_rows(
     with tempfile.TemporaryDirectory(prefix="jobgraph-live-") as tmp:
         workdir = Path(tmp)
         for row in rows:
-            server = LiveServer(workdir, row, root)
             try:
-                if row == "idle":
-                    r = asyncio.run(_idle(server, workdir, count=idle_count, processes=processes))
-                    cpu = ", ".join(f"{share:.0%}" for share in r["client_cpu_share"])
-                    table.append(
-                        f"| {idle_count:,} idle jobUpdated subscriptions, one socket each | "
-                        f"RSS growth ≤ 500 MB, /healthz p99 ≤ 50 ms | "
-                        f"{r['per_connection_kb']:.0f} KiB per connection, "
-                        f"{r['per_subscription_kb']:.0f} KiB per subscription | - | - | "
-                        f"{r['health_p99_ms']:.0f} ms | +{r['growth_mb']:.0f} MB | {cpu} |"
-                    )
-                    if r["growth_mb"] > 500 or r["health_p99_ms"] > 50 or r["errors"]:
-                        failures.append(f"idle: {r}")
-                    continue
-                if row == "logs":
-                    label = f"jobLogs, {fan_out_subscribers:,} subscribers on one job, 50 lines/s"
-                    r = asyncio.run(
-                        _fan_out(server, workdir, jobs=1,
-                                 per_job=[(LOGS, "logs")] * fan_out_subscribers,
-                                 lines_per_second=50, seconds=seconds, processes=processes,
-                                 drain=drain)
-                    )  # fmt: skip
-                elif row == "batches":
-                    label = (
-                        f"jobLogBatches, {fan_out_subscribers:,} subscribers on one job, "
-                        "1,000 lines/s"
-                    )
-                    r = asyncio.run(
-                        _fan_out(server, workdir, jobs=1,
-                                 per_job=[(BATCHES, "batches")] * fan_out_subscribers,
-                                 lines_per_second=1000, seconds=seconds, processes=processes,
-                                 drain=drain)
-                    )  # fmt: skip
-                elif row == "saturate":
-                    label = f"jobLogs, {fan_out_subscribers:,} subscribers on one job, 200 lines/s"
-                    r = asyncio.run(
-                        _fan_out(server, workdir, jobs=1,
-                                 per_job=[(LOGS, "logs")] * fan_out_subscribers,
-                                 lines_per_second=200, seconds=seconds, processes=processes,
-                                 drain=drain)
-                    )  # fmt: skip
-                else:
-                    label = f"{jobs} jobs x (jobUpdated + jobLogs), 10 lines/s per job"
-                    r = asyncio.run(
-                        _fan_out(server, workdir, jobs=jobs,
-                                 per_job=[(UPDATED, "updated"), (LOGS, "logs")],
-                                 lines_per_second=10, seconds=seconds, processes=processes,
-                                 drain=drain)
-                    )  # fmt: skip
-            finally:
-                server.stop()
-            lost = r["expected"] - r["delivered"]
-            complete = r["completed"] == r["subscribers"]
-            cpu = ", ".join(f"{share:.0%}" for share in r["client_cpu_share"])
-            order = f", {r['out_of_order']} out of order" if r["out_of_order"] else ", in order"
-            table.append(
-                f"| {label} | p99 ≤ 250 ms, all in order | "
-                f"{r['delivered']:,} of {r['expected']:,} lines{order}"
-                f", {r['completed']:,}/{r['subscribers']:,} completed "
-                f"({r['deliveries_per_second']:,.0f} lines/s) | "
-                f"{r['p50_ms']:.0f} ms | {r['p99_ms']:.0f} ms | {r['health_p99_ms']:.0f} ms | "
-                f"{r['rss_peak_mb']:.0f} MB peak | {cpu} |"
-            )
-            ok = r["expected"] == r["delivered"] and not r["out_of_order"] and complete
-            if row != "saturate" and (not ok or r["p99_ms"] > 250 or r["errors"]):
-                failures.append(f"{row}: lost {lost}, {r}")
+                _row(row, workdir, root, table, failures, seconds=seconds, drain=drain,
+                     processes=processes, idle_count=idle_count,
+                     fan_out_subscribers=fan_out_subscribers, jobs=jobs)  # fmt: skip
+            except Exception as error:  # one row's failure is reported, not fatal
+                table.append(f"| {row} | - | failed: {str(error)[:200]} | - | - | - | - | - |")
+                failures.append(f"{row}: {error!r}")
     return table, failures
 
 
