@@ -174,6 +174,10 @@ class Cohorts:
         self._shapes: dict[str, tuple[str, str, FieldNode] | None] = {}
         # Results executed by producers: one per event per cohort (the metrics show it).
         self.executions = 0
+        # The active-subscriptions gauge: a member's own stream counts itself while it runs;
+        # once the member is on the shared stream, these count it (set by ``server.metrics``).
+        self.opened: Callable[[], None] | None = None
+        self.closed: Callable[[], None] | None = None
 
     @property
     def count(self) -> int:
@@ -315,6 +319,7 @@ class Cohorts:
     ) -> AsyncGenerator[Any, None]:
         last: Any = None
         marked = False
+        shared = False
         pending: asyncio.Task[tuple[Any, Any] | None] | None = None
 
         async def pull() -> tuple[Any, Any] | None:
@@ -355,6 +360,9 @@ class Cohorts:
             await _cancel(pending)
             pending = None
             await own.aclose()
+            if self.opened is not None:
+                self.opened()
+            shared = True
             pace = Pace()
             while True:
                 item = await feed.get()
@@ -370,6 +378,8 @@ class Cohorts:
             with contextlib.suppress(Exception):
                 await own.aclose()
             self._leave(cohort, feed)
+            if shared and self.closed is not None:
+                self.closed()
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:

@@ -128,8 +128,11 @@ class Metrics:
     def watch_pool(self, source: PoolStatus) -> None:
         self._pool.source = source
 
-    def watch_cohorts(self, cohorts: object) -> None:
+    def watch_cohorts(self, cohorts: Any) -> None:
         self._cohorts.source = cohorts
+        if cohorts is not None:
+            cohorts.opened = self.subscription_opened
+            cohorts.closed = self.subscription_closed
 
     def subscription_opened(self) -> None:
         self.active_subscriptions.inc()
