@@ -122,13 +122,13 @@ class Clients:
 
     async def result(self, timeout: float) -> dict[str, Any]:
         assert self.process.stdout is not None
+        # One read of the result line: a timed-out read's thread still gets it.
+        reading = asyncio.ensure_future(asyncio.to_thread(self.process.stdout.readline))
         try:
-            line = await asyncio.wait_for(
-                asyncio.to_thread(self.process.stdout.readline), timeout=timeout
-            )
+            line = await asyncio.wait_for(asyncio.shield(reading), timeout=timeout)
         except TimeoutError:
-            self.tell("stop")
-            line = await asyncio.to_thread(self.process.stdout.readline)
+            self.tell("stop")  # report what arrived within the drain window
+            line = await reading
         self.process.wait(timeout=60)
         return dict(orjson.loads(line))
 
