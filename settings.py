@@ -129,6 +129,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     max_ws_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     max_subscriptions_per_connection: int = Field(default=100, ge=1)
+    # permessage-deflate costs a compressor per socket (tens of KiB) and a compression of every
+    # message for every socket: off unless asked for.
+    ws_per_message_deflate: bool = False
     # Per API key, per process; 0 turns rate limiting off.
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: int = Field(default=2000, ge=1)
