@@ -382,6 +382,9 @@ def _row(
             if process.poll() is None:
                 process.kill()
                 process.wait()
+            for pipe in (process.stdin, process.stdout):
+                if pipe is not None:
+                    pipe.close()
     lost = r["expected"] - r["delivered"]
     complete = r["completed"] == r["subscribers"]
     cpu = ", ".join(f"{share:.0%}" for share in r["client_cpu_share"])

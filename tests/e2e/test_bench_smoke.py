@@ -54,3 +54,24 @@ async def test_floor_and_jobgraph_agree_and_take_load(
     printed = capsys.readouterr().out
     assert "| job(id, tail: 100) | jobgraph |" in printed
     assert "| ratio | >= 0.25 | 0.30 | PASS |" in printed and "SKIP" in printed
+
+
+def test_live_bench_rows_run_end_to_end() -> None:
+    # bench.bench_live on a handful of sockets: every row runs, every line arrives in order.
+    from bench.bench_live import run_rows
+
+    table, failures = run_rows(
+        ("logs", "batches", "jobs", "idle"),
+        seconds=1,
+        drain=30,
+        processes=1,
+        idle_count=20,
+        fan_out_subscribers=5,
+        jobs=3,
+    )
+    assert len(table) == 6
+    assert "failed" not in "\n".join(table)
+    assert "250 of 250 lines, in order, 5/5 completed" in table[2]  # 50 lines/s for 1 s
+    assert "30 of 30 lines, in order, 6/6 completed" in table[4]
+    for failure in failures:  # only timing targets may miss on a busy machine
+        assert "lost 0" in failure or failure.startswith("idle")
