@@ -57,6 +57,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
     schema = build_schema(settings, observers=observers)
     view = GraphQLView(schema=schema, settings=settings, store=None)  # store set in lifespan
     metrics = Metrics()  # per app: tests build many apps, none shares a registry
+    metrics.watch_cohorts(view.cohorts)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:

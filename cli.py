@@ -212,6 +212,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         "limit_concurrency": settings.max_concurrency or None,
         # A WebSocket frame larger than this closes the connection (1009) before it is parsed.
         "ws_max_size": settings.max_ws_message_bytes,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
         # With --workers, the supervisor restarts a worker that does not answer its health
         # check in time; importing the app on a busy machine can take longer than the 5 s default.
         "timeout_worker_healthcheck": 30,

@@ -153,6 +153,9 @@ class Settings(BaseSettings):
     # headers: that is the reverse proxy's (docs/operations.md#the-front).
     keep_alive_timeout_seconds: int = Field(default=5, ge=1, le=300)
     max_concurrency: int = Field(default=0, ge=0)
+    # permessage-deflate costs a compressor per socket (tens of KiB) and a compression of every
+    # message for every socket: off unless asked for.
+    ws_per_message_deflate: bool = False
     # Per API key, per process; 0 turns rate limiting off.
     rate_limit_per_second: float = Field(default=1000.0, ge=0)
     rate_limit_burst: int = Field(default=2000, ge=1)

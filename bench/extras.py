@@ -1,4 +1,5 @@
-"""The benchmarks other issues add to `make bench`: live fan-out and the mixed load.
+"""The benchmarks other issues add to `make bench`: live fan-out, live updates at scale
+(``bench.bench_live``) and the mixed load.
 
 Both run against their own jobgraph process on a fresh SQLite database (the fan-out bench
 claims the oldest pending job and must find its own), after the read benchmarks.
@@ -13,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bench import bench_subscribers, load_mix
+from bench import bench_live, bench_subscribers, load_mix
 from bench.servers import ROOT, Server, start_jobgraph
 
 PROBE = b'{"query": "{ me { name } }"}'
@@ -26,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lines-per-second", type=int, default=1000)
     parser.add_argument("--live-seconds", type=float, default=5)
     parser.add_argument("--live-drain", type=float, default=60, help="seconds to wait for delivery")
+    parser.add_argument(
+        "--skip-live-scale", action="store_true", help="skip the live-updates-at-scale rows"
+    )
+    parser.add_argument(
+        "--live-rows", default=",".join(bench_live.ROWS), help="live-updates-at-scale rows to run"
+    )
     parser.add_argument("--skip-mix", action="store_true", help="skip the mixed load")
     parser.add_argument("--mix-clients", type=int, default=50)
     parser.add_argument("--mix-seconds", type=float, default=60)
@@ -78,6 +85,11 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
             f"{result['latency_p50_ms']:,.0f} ms, p99 {result['latency_p99_ms']:,.0f} ms; "
             f"server peak RSS {result['server_peak_rss_mb']:.0f} MB"
         )
+    if not args.skip_live_scale:
+        table, live_failures = bench_live.run_rows(tuple(args.live_rows.split(",")))
+        print("\nLive updates at scale (bench.bench_live):")
+        print("\n".join(table))
+        failures += live_failures
     if not args.skip_mix:
         server, key = _fresh_server(workdir, "mix")
         try:

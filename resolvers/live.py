@@ -1,4 +1,4 @@
-"""Subscription resolvers: jobUpdated, jobLogs, jobEvents.
+"""Subscription resolvers: jobUpdated, jobLogs, jobLogBatches, jobEvents.
 
 Each one subscribes to the broker *before* it reads the current state, so an event for a
 write that lands between the read and the follow is already queued: nothing is lost. Events
@@ -26,17 +26,20 @@ from datetime import datetime
 from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavailable
 from domain.jobs import JobStatus
 from domain.principal import Scope
+from live import positions
 from live.broker import Broker, SubscriberOverflow, Subscription
 from live.turns import Pace
 from resolvers.arguments import parse_job_id, resolve_tail
 from resolvers.context import Context
-from resolvers.results import JobRead
+from resolvers.results import JobRead, LogBatchRecord
 from storage.events import EventKind, JobEvent
 from storage.follow import JobWithLines
 from storage.records import LogLineRecord
 
 # Lines read per query while catching up; bounds memory per follower, not what it receives.
 CATCH_UP_PAGE = 500
+# The most lines one jobLogBatches message may carry (its maxLines argument).
+MAX_BATCH_LINES = 10_000
 # How many jobs' last sent state a jobEvents stream remembers to skip repeats.
 _DEDUPE_JOBS = 1024
 
@@ -73,11 +76,15 @@ async def job_updated(
 
     async def stream() -> AsyncGenerator[JobRead, None]:
         current = job
+        previous: tuple[object, ...] | None = None
         pace = Pace()
         try:
             while True:
                 await pace()
                 _fresh_loaders(context)
+                version = (current.updated_at, current.status.value, current.last_seq)
+                positions.mark(previous, version)
+                previous = version
                 yield JobRead(current, tail=limit)
                 if current.status.is_terminal:
                     return
@@ -140,6 +147,7 @@ async def job_logs(
                 for line in batch.lines:
                     if line.seq > last:  # a re-read may overlap what was sent: skip it
                         await pace()
+                        positions.mark(line.seq - 1, line.seq)
                         yield line
                         last = line.seq
                 job = batch.job
@@ -169,6 +177,98 @@ async def job_logs(
             subscription.release()
 
     return stream()
+
+
+async def job_log_batches(
+    context: Context, *, id: str, tail: int | None, after: int | None, max_lines: int
+) -> AsyncGenerator[LogBatchRecord, None]:
+    """jobLogs in batches: each message carries every line since the previous one (at most
+    ``max_lines``, and no more text than one response's budget), the backfill too."""
+    principal = context.require(Scope.READ)
+    if tail is not None and after is not None:
+        raise BadUserInput("pass either tail or after, not both")
+    if after is not None and after < 0:
+        raise BadUserInput("after must not be negative")
+    if not 1 <= max_lines <= MAX_BATCH_LINES:
+        raise BadUserInput(f"maxLines must be between 1 and {MAX_BATCH_LINES}")
+    limit = resolve_tail(tail, cap=context.settings.max_tail)
+    job_id = parse_job_id(id)
+    tenant = principal.tenant_filter
+    follow = context.store.follow
+    subscription = _broker(context).subscribe(job_id=job_id)
+    try:
+        if after is None:
+            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit, page=max_lines)
+        else:
+            first = await follow.after(job_id=job_id, tenant=tenant, after=after, limit=max_lines)
+        if first.job is None:
+            raise NotFound(f"no job with id {job_id}")
+    except BaseException:
+        subscription.release()
+        raise
+    if after is not None:
+        delivered = after
+    else:
+        delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
+    budget = context.budget.allowance()  # a full one: each message is a response of its own
+
+    async def stream() -> AsyncGenerator[LogBatchRecord, None]:
+        last = delivered
+        batch: JobWithLines = first
+        pace = Pace()
+        try:
+            while batch.job is not None:
+                fresh = [line for line in batch.lines if line.seq > last]
+                for lines in _within(fresh, lines=min(max_lines, budget.lines), size=budget.bytes):
+                    await pace()
+                    _fresh_loaders(context)
+                    positions.mark(lines[0].seq - 1, lines[-1].seq)
+                    yield LogBatchRecord(lines=lines, last_seq=lines[-1].seq)
+                    last = lines[-1].seq
+                job = batch.job
+                seen: tuple[int, str] | None = None
+                if job.last_seq <= last:
+                    if job.status.is_terminal:
+                        return
+                    events = await _next(subscription)
+                    seen = (
+                        max(event.last_seq for event in events),
+                        ",".join(sorted({event.status for event in events})),
+                    )
+                else:
+                    subscription.pending()
+                batch = await follow.after(
+                    job_id=job_id, tenant=tenant, after=last, limit=max_lines, seen=seen
+                )
+        except SubscriberOverflow:
+            raise SubscriptionOverflow(
+                f"this subscriber fell behind; subscribe again with after: {last}",
+                resumeAfter=last,
+            ) from None
+        except _Closed:
+            return
+        finally:
+            subscription.release()
+
+    return stream()
+
+
+def _within(fresh: list[LogLineRecord], *, lines: int, size: int) -> list[list[LogLineRecord]]:
+    """``fresh`` cut into messages of at most ``lines`` lines and ``size`` bytes of text (one
+    newline per line, as the response budget counts; a longer line goes alone)."""
+    batches: list[list[LogLineRecord]] = []
+    current: list[LogLineRecord] = []
+    used = 0
+    for line in fresh:
+        cost = len(line.message.encode()) + 1
+        if current and (len(current) >= lines or used + cost > size):
+            batches.append(current)
+            current, used = [], 0
+        current.append(line)
+        used += cost
+    if current:
+        batches.append(current)
+    return batches
 
 
 async def job_events(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from storage.records import ItemRecord, JobRecord, TailText
+from storage.records import ItemRecord, JobRecord, LogLineRecord, TailText
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +38,11 @@ class PageRead:
     start_cursor: str | None = None
     end_cursor: str | None = None
     total_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LogBatchRecord:
+    """One jobLogBatches message: the lines since the previous one, and the last one's seq."""
+
+    lines: list[LogLineRecord]
+    last_seq: int

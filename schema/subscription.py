@@ -10,7 +10,7 @@ import strawberry
 
 from resolvers import live
 from schema.enums import JobStatus
-from schema.types import Info, Job, LogLine
+from schema.types import Info, Job, LogBatch, LogLine
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -47,6 +47,28 @@ class Subscription:
     ) -> AsyncGenerator[LogLine, None]:
         stream = await live.job_logs(info.context, id=id, tail=tail, after=after)
         return _shown(stream, LogLine.from_record)
+
+    @strawberry.subscription(
+        description="jobLogs in batches: each message carries every line since the previous "
+        "one, in seq order, at most `maxLines` (more lines go in several messages), the "
+        "backfill too. Resume with `after` = the last message's lastSeq; completes like jobLogs."
+    )
+    async def job_log_batches(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        tail: int | None = None,
+        after: int | None = None,
+        max_lines: int | None = 1000,
+    ) -> AsyncGenerator[LogBatch, None]:
+        stream = await live.job_log_batches(
+            info.context,
+            id=id,
+            tail=tail,
+            after=after,
+            max_lines=1000 if max_lines is None else max_lines,
+        )
+        return _shown(stream, LogBatch.from_record)
 
     @strawberry.subscription(
         description="Every change to the jobs of the key's tenant (all tenants for admin), "

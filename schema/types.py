@@ -14,7 +14,7 @@ from engine.fields import fast, record_field
 from resolvers import log_pages
 from resolvers import webhooks as webhook_resolvers
 from resolvers.context import Context
-from resolvers.results import JobRead
+from resolvers.results import JobRead, LogBatchRecord
 from schema.enums import ItemStatus, JobStatus, Platform
 from storage.listing import LogPageRecord
 from storage.records import ItemCountsRecord, ItemRecord, JobRecord, LogLineRecord, TailText
@@ -74,6 +74,21 @@ class LogLine:
             level=record.level,
             message=record.message,
             attempt=record.attempt,
+        )
+
+
+@strawberry.type(
+    description="Log lines sent together by jobLogBatches, in seq order: every line since the "
+    "previous message (up to its maxLines)."
+)
+class LogBatch:
+    lines: list[LogLine]
+    last_seq: int = strawberry.field(description="The seq of the last line: resume after it.")
+
+    @classmethod
+    def from_record(cls, record: LogBatchRecord) -> Self:
+        return cls(
+            lines=[LogLine.from_record(line) for line in record.lines], last_seq=record.last_seq
         )
 
 

@@ -47,6 +47,7 @@ from schema.auth import authenticate
 from schema.rate_limit import charge_before_streaming
 from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
+from server.cohorts import Cohorts, spliced_multipart, spliced_ws
 from server.frontend import graphiql_page
 from server.http_operations import HTTPErrorWithHeaders, execute_plain, streams
 from server.key_watch import KeyWatch
@@ -99,7 +100,49 @@ def _error_payload(error: AppError) -> dict[str, Any]:
     return {"message": error.message, "extensions": error.extensions}
 
 
+class _CohortSchema:
+    """The schema as a WebSocket handler sees it: subscriptions go through the view's cohorts
+    (``server.cohorts``); everything else is the schema's own."""
+
+    def __init__(self, schema: Any, cohorts: Cohorts) -> None:
+        self._schema = schema
+        self._cohorts = cohorts
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def stream(self, query: str, **kwargs: Any) -> Any:
+        return await self._cohorts.stream(
+            lambda context: self._schema.stream(query, **{**kwargs, "context_value": context}),
+            query=query,
+            variables=kwargs.get("variable_values"),
+            operation_name=kwargs.get("operation_name"),
+            context=kwargs["context_value"],
+        )
+
+    async def subscribe(self, query: str, **kwargs: Any) -> Any:
+        return await self._cohorts.stream(
+            lambda context: self._schema.subscribe(
+                query=query, **{**kwargs, "context_value": context}
+            ),
+            query=query,
+            variables=kwargs.get("variable_values"),
+            operation_name=kwargs.get("operation_name"),
+            context=kwargs["context_value"],
+        )
+
+
+def _with_cohorts(handler: Any) -> None:
+    cohorts = getattr(handler.view, "cohorts", None)
+    if cohorts is not None:
+        handler.schema = _CohortSchema(handler.schema, cohorts)
+
+
 class _TransportWSHandler(GuardedTransportWS, BaseGraphQLTransportWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _with_cohorts(self)
+
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         # The protocol allows a null payload; treat it as an empty one, so a client that sends
         # no key is refused for the key (4403), like any other.
@@ -132,6 +175,10 @@ def _settings(view: Any) -> Settings:
 
 
 class _LegacyWSHandler(GuardedLegacyWS, BaseGraphQLWSHandler[Context, None]):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _with_cohorts(self)
+
     async def handle(self) -> None:
         seconds = _settings(self.view).ws_init_timeout_seconds
         await with_init_deadline(self, seconds, super().handle)
@@ -173,8 +220,10 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
     """
 
     async def send_json(self, message: Mapping[str, object]) -> None:
+        # A cohort's shared payload goes out as encoded once, with this operation's id.
+        text = spliced_ws(message) if isinstance(message, dict) else None
         try:
-            await self.ws.send_text(orjson.dumps(message).decode())
+            await self.ws.send_text(orjson.dumps(message).decode() if text is None else text)
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
 
@@ -233,6 +282,8 @@ class GraphQLView(GraphQL[Context, None]):
             interval=settings.key_recheck_seconds,
             max_sockets_per_key=settings.max_ws_connections_per_key,
         )
+        # Subscribers of one operation share its execution: a fast path.
+        self.cohorts = Cohorts(max_queue=settings.live_queue_size) if settings.fast_paths else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -445,6 +496,22 @@ class GraphQLView(GraphQL[Context, None]):
             except RateLimited as error:
                 return rate_limited_result(error, sub_response)
             request.state.streaming_key_id = context.require().key_id
+            if self.cohorts is not None and request_data.protocol == "multipart-subscription":
+                data = request_data
+                return await self.cohorts.stream(  # type: ignore[no-any-return]
+                    lambda own: super(GraphQLView, self).execute_operation(
+                        request=request,
+                        request_adapter=request_adapter,
+                        request_data=data,
+                        context=own,
+                        root_value=root_value,
+                        sub_response=sub_response,
+                    ),
+                    query=data.query,
+                    variables=data.variables,
+                    operation_name=data.operation_name,
+                    context=context,
+                )
         return await super().execute_operation(
             request=request,
             request_adapter=request_adapter,
@@ -472,7 +539,8 @@ class GraphQLView(GraphQL[Context, None]):
         return graphiql_page()
 
     def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
+        spliced = spliced_multipart(data)
+        return orjson.dumps(data) if spliced is None else spliced
 
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         try:

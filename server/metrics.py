@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 from starlette.requests import HTTPConnection, Request
@@ -46,6 +46,30 @@ class _PoolCollector(Collector):
         )
         used.add_metric([], stats.get("checked_out", 0))
         return [size, used]
+
+
+class _CohortCollector(Collector):
+    """Reads the subscription cohorts (``server.cohorts``) at scrape time."""
+
+    def __init__(self) -> None:
+        self.source: Any = None
+
+    def collect(self) -> Iterable[Metric]:
+        cohorts = self.source
+        count = GaugeMetricFamily(
+            "jobgraph_live_cohorts", "Subscription cohorts running one shared execution"
+        )
+        count.add_metric([], cohorts.count if cohorts is not None else 0)
+        members = GaugeMetricFamily(
+            "jobgraph_live_cohort_members", "Subscribers that belong to a cohort"
+        )
+        members.add_metric([], cohorts.members if cohorts is not None else 0)
+        executions = CounterMetricFamily(
+            "jobgraph_live_cohort_executions",
+            "Results executed and encoded once for a whole cohort",
+        )
+        executions.add_metric([], cohorts.executions if cohorts is not None else 0)
+        return [count, members, executions]
 
 
 class Metrics:
@@ -98,9 +122,17 @@ class Metrics:
         self._children: dict[tuple[object, tuple[str, ...]], Any] = {}
         self._pool = _PoolCollector()
         self.registry.register(self._pool)
+        self._cohorts = _CohortCollector()
+        self.registry.register(self._cohorts)
 
     def watch_pool(self, source: PoolStatus) -> None:
         self._pool.source = source
+
+    def watch_cohorts(self, cohorts: Any) -> None:
+        self._cohorts.source = cohorts
+        if cohorts is not None:
+            cohorts.opened = self.subscription_opened
+            cohorts.closed = self.subscription_closed
 
     def subscription_opened(self) -> None:
         self.active_subscriptions.inc()

@@ -1,4 +1,5 @@
-"""Subscriptions at the schema level: tail then follow, resume, tenants, overflow."""
+"""Subscriptions at the schema level: tail then follow, resume, tenants, overflow; jobLogBatches'
+backfill, batching, maxLines and resume."""
 
 from __future__ import annotations
 
@@ -288,3 +289,96 @@ async def test_broker_close_completes_open_subscriptions(
     assert await collect(updates) == []
     await closing
     assert broker_of(live_store).subscriber_count == 0
+
+
+BATCHES = """subscription($id: ID!, $tail: Int, $after: Int, $max: Int) {
+  jobLogBatches(id: $id, tail: $tail, after: $after, maxLines: $max) {
+    lastSeq lines { seq message } } }"""
+
+
+def batches_of(results: list[Any]) -> list[list[int]]:
+    out = []
+    for result in results:
+        assert not result.errors, result.errors
+        batch = result.data["jobLogBatches"]
+        seqs = [line["seq"] for line in batch["lines"]]
+        assert seqs and batch["lastSeq"] == seqs[-1]
+        out.append(seqs)
+    return out
+
+
+async def test_backfill_in_batches_of_max_lines_then_completion(
+    sub: Subscriber, live_store: Store
+) -> None:
+    job = await make_job(live_store, lines=25)
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    got = batches_of(await collect(await sub(BATCHES, {"id": job.id, "max": 10})))
+    assert got == [list(range(1, 11)), list(range(11, 21)), list(range(21, 26))]
+    got = batches_of(await collect(await sub(BATCHES, {"id": job.id, "tail": 7})))
+    assert got == [list(range(19, 26))]
+    got = batches_of(await collect(await sub(BATCHES, {"id": job.id, "after": 22, "max": 2})))
+    assert got == [[23, 24], [25]]
+    assert await collect(await sub(BATCHES, {"id": job.id, "tail": 0})) == []
+    results = await collect(await sub(BATCHES, {"id": job.id, "after": 0}))
+    assert batches_of(results) == [list(range(1, 26))]
+    assert results[0].data["jobLogBatches"]["lines"][-1]["message"] == "line 25"
+
+
+async def test_follow_carries_every_line_since_the_previous_message(
+    sub: Subscriber, live_store: Store
+) -> None:
+    job = await make_job(live_store, lines=3)
+    stream = await sub(BATCHES, {"id": job.id, "max": 4})
+    assert batches_of([await anext(stream)]) == [[1, 2, 3]]
+    await append_logs(live_store, job.id, 2, first=4)
+    assert batches_of([await anext(stream)]) == [[4, 5]]
+    # Appends made while nobody reads arrive together, cut at maxLines.
+    for first in range(6, 16, 2):
+        await append_logs(live_store, job.id, 2, first=first)
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    rest = batches_of(await collect(stream))
+    assert [seq for batch in rest for seq in batch] == list(range(6, 16))
+    assert all(len(batch) <= 4 for batch in rest)
+    assert len(rest) < 10  # not one message per line
+
+
+async def test_batches_resume_after_last_seq(sub: Subscriber, live_store: Store) -> None:
+    job = await make_job(live_store, lines=10)
+    first = await sub(BATCHES, {"id": job.id, "after": 0, "max": 4})
+    part = batches_of(await collect(first, limit=2))
+    await first.aclose()
+    assert part == [[1, 2, 3, 4], [5, 6, 7, 8]]
+    await append_logs(live_store, job.id, 5, first=11)
+    second = await sub(BATCHES, {"id": job.id, "after": part[-1][-1]})
+    appender = asyncio.create_task(set_status(live_store, job.id, JobStatus.FAILED))
+    rest = batches_of(await collect(second))
+    await appender
+    assert [seq for batch in part + rest for seq in batch] == list(range(1, 16))
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [{"max": 0}, {"max": 10_001}, {"tail": 2, "after": 1}, {"after": -1}, {"id": "nope"}],
+)
+async def test_batches_bad_arguments(
+    sub: Subscriber, live_store: Store, variables: dict[str, Any]
+) -> None:
+    job = await make_job(live_store)
+    results = await collect(await sub(BATCHES, {"id": job.id, **variables}))
+    assert results[0].errors[0].extensions["code"] == "BAD_USER_INPUT"
+
+
+@pytest.mark.parametrize("max_queue", [4])
+async def test_batches_overflow_says_where_to_resume(sub: Subscriber, live_store: Store) -> None:
+    job = await make_job(live_store, lines=5)
+    slow = await sub(BATCHES, {"id": job.id, "after": 0, "max": 2})
+    part = batches_of(await collect(slow, limit=1))
+    for batch in range(10):
+        await append_logs(live_store, job.id, 1, first=6 + batch)
+    rest = await collect(slow)
+    *batches, error = rest
+    extensions = error.errors[0].extensions
+    assert extensions["code"] == "SUBSCRIPTION_OVERFLOW"
+    resume = extensions["resumeAfter"]
+    got = [seq for batch in part + batches_of(batches) for seq in batch]
+    assert got == list(range(1, resume + 1))

@@ -1,14 +1,14 @@
 // How a job's new log lines reach the page, in one place. The rest of the page takes lines in
 // batches (an array at a time) and knows nothing of the subscription that brought them.
 //
-// The server streams jobLogs(id, after): one LogLine a message, batched here per animation
-// frame. For its batched form, jobLogBatches(id, after, maxLines): LogBatch { lines lastSeq },
-// FOLLOW_LOG (in queries.js) and batchOf below are all that change.
+// The server streams jobLogBatches(id, after): every line since its previous message in each,
+// gathered here per animation frame. FOLLOW_LOG (in queries.js) and batchOf below are all
+// that know the subscription's shape.
 import { subscribe } from "../jobgraph.js";
 import { FOLLOW_LOG } from "./queries.js";
 
 /** The lines one subscription message carries. */
-const batchOf = (data) => [data.jobLogs];
+const batchOf = (data) => data.jobLogBatches.lines;
 
 /**
  * Follow the lines of job `id` with seq > `after`. sink = { lines(array), complete(), error(e) }:

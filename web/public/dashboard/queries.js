@@ -22,9 +22,9 @@ export const JOB = `query Job($id: ID!, $last: Int, $after: Int, $first: Int) { 
 export const EARLIER_LINES = `query EarlierLines($id: ID!, $before: Int!, $last: Int!) {
   job(id: $id, tail: 0) { logs(before: $before, last: $last) { lines { ${LOG_LINE} } hasMore } } }`;
 
-/** A job's new log lines, one a message (dashboard/log-follow.js). */
+/** A job's new log lines, every line since the last message in each (dashboard/log-follow.js). */
 export const FOLLOW_LOG = `subscription FollowLog($id: ID!, $after: Int) {
-  jobLogs(id: $id, after: $after) { ${LOG_LINE} } }`;
+  jobLogBatches(id: $id, after: $after) { lastSeq lines { ${LOG_LINE} } } }`;
 
 export const JOB_EVENTS = `subscription JobEvents($statuses: [JobStatus!]) {
   jobEvents(statuses: $statuses) { ${ROW} } }`;

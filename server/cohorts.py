@@ -1,0 +1,403 @@
+"""Cohorts: subscribers of the same operation share one execution and one encoding per event.
+
+Subscribers whose document, operation name, variables and visibility (the key's tenant, or all
+tenants for an admin key, and its scopes) are the same form a cohort. The cohort runs the
+subscription once (its *producer*, with a context of its own) and encodes each result's
+payload once; every member's transport splices its own operation id around those bytes
+(``spliced_ws`` and ``spliced_multipart``), so a change event costs one execution and one JSON
+encoding however many sockets watch it.
+
+A member starts on a stream of its own: its backfill (``tail`` / ``after``) is its own, as
+without cohorts. Meanwhile the cohort's results queue for it. Each message of a live stream is
+marked with the span of history it covers (``live.positions``); as soon as the next queued
+shared result starts exactly where the member's own last message ended, the member drops its
+own stream and goes on with the shared results: no gap, no duplicate. A member whose own
+stream never meets the cohort's (one that falls behind for good) simply stays on its own.
+
+Each member has a bounded queue. One that does not keep up is dropped alone, with the same
+``SUBSCRIPTION_OVERFLOW`` error (and ``resumeAfter``) as without cohorts; the producer and
+the other members never wait for it.
+
+Cohorts are a fast path (``JOBGRAPH_FAST_PATHS``): with the fast paths off every subscriber
+runs its own execution, and the messages are the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from strawberry.types import ExecutionResult
+
+from domain.errors import SubscriptionOverflow
+from live import positions
+from live.turns import Pace
+from resolvers.context import Context
+
+# Root fields whose streams mark their messages (``live.positions``), so members can join.
+COHORT_FIELDS = frozenset({"jobLogs", "jobLogBatches", "jobUpdated"})
+# Documents whose shape was looked at (text -> root field or None), newest kept.
+_SHAPES_KEPT = 512
+
+
+class SharedData(dict[str, Any]):
+    """A shared result's ``data``: transports send ``payload`` (its encoded payload) as is."""
+
+    __slots__ = ("payload",)
+    payload: str
+
+
+def spliced_ws(message: dict[str, Any]) -> str | None:
+    """The text of a WebSocket ``next``/``data`` message whose payload is shared, else None."""
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    data = payload.get("data")
+    if type(data) is not SharedData:
+        return None
+    head = orjson.dumps({**message, "payload": 0}).decode()
+    # Both protocols put the payload last: '..."payload":0}'.
+    return head[:-2] + data.payload + "}"
+
+
+def spliced_multipart(value: object) -> bytes | None:
+    """The encoded multipart part ``{"payload": ...}`` whose payload is shared, else None."""
+    if not isinstance(value, dict) or len(value) != 1:
+        return None
+    payload = value.get("payload")
+    if not isinstance(payload, dict):
+        return None
+    data = payload.get("data")
+    if type(data) is not SharedData or set(payload) - {"data", "extensions"}:
+        return None
+    return b'{"payload":' + data.payload.encode() + b"}"
+
+
+class _Overflowed(Exception):
+    pass
+
+
+_END = object()
+
+
+class _Item:
+    __slots__ = ("end", "result", "start")
+
+    def __init__(self, start: Any, end: Any, result: ExecutionResult) -> None:
+        self.start, self.end, self.result = start, end, result
+
+
+class _Feed:
+    """One member's bounded queue of shared results."""
+
+    __slots__ = ("_max", "_ready", "overflowed", "queue")
+
+    def __init__(self, max_queue: int) -> None:
+        self._max = max_queue
+        self.queue: deque[Any] = deque()
+        self._ready = asyncio.Event()
+        self.overflowed = False
+
+    def offer(self, item: Any) -> None:
+        if self.overflowed:
+            return
+        if len(self.queue) >= self._max and item is not _END:
+            self.queue.clear()  # a dropped member holds no backlog
+            self.overflowed = True
+        else:
+            self.queue.append(item)
+        self._ready.set()
+
+    def meets(self, last: Any) -> bool:
+        """Drop what the member already has; True when the next result starts at ``last``."""
+        queue = self.queue
+        while queue:
+            head = queue[0]
+            if head is _END:
+                return False  # the shared stream is over: the member stays on its own
+            if head.end is None:
+                queue.popleft()
+                continue
+            try:
+                if head.end <= last:
+                    queue.popleft()
+                    continue
+                return bool(head.start == last)
+            except TypeError:  # positions of another kind: never meets
+                return False
+        return False
+
+    async def changed(self) -> None:
+        self._ready.clear()
+        await self._ready.wait()
+
+    async def get(self) -> Any:
+        while not self.queue:
+            if self.overflowed:
+                raise _Overflowed
+            await self.changed()
+        return self.queue.popleft()
+
+
+class _Cohort:
+    __slots__ = ("feeds", "key", "last_end", "live", "task")
+
+    def __init__(self, key: tuple[object, ...]) -> None:
+        self.key = key
+        self.feeds: set[_Feed] = set()
+        self.task: asyncio.Task[None] | None = None
+        self.live = True  # until the producer's stream ends
+        self.last_end: Any = None  # where the producer's last message ended
+
+    def continues(self, feed: _Feed, last: Any) -> bool:
+        """The shared stream goes on exactly after ``last``: its next queued message starts
+        there, or it has sent nothing this member lacks and its last message ended there."""
+        if feed.meets(last):
+            return True
+        return self.live and not feed.queue and last is not None and self.last_end == last
+
+
+StreamCall = Callable[[Context], Awaitable[Any]]
+
+
+class Cohorts:
+    """This process's cohorts, by (document, operation name, variables, visibility)."""
+
+    def __init__(self, *, max_queue: int) -> None:
+        self._max_queue = max_queue
+        self._cohorts: dict[tuple[object, ...], _Cohort] = {}
+        self._shapes: dict[str, tuple[str, str, FieldNode] | None] = {}
+        # Results executed by producers: one per event per cohort (the metrics show it).
+        self.executions = 0
+        # The active-subscriptions gauge: a member's own stream counts itself while it runs;
+        # once the member is on the shared stream, these count it (set by ``server.metrics``).
+        self.opened: Callable[[], None] | None = None
+        self.closed: Callable[[], None] | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self._cohorts)
+
+    @property
+    def members(self) -> int:
+        return sum(len(cohort.feeds) for cohort in self._cohorts.values())
+
+    def _shape(self, query: str, operation_name: str | None) -> tuple[str, str, FieldNode] | None:
+        """(root field name, response key, node) of a subscription that may join a cohort."""
+        cache_key = f"{operation_name}\x00{query}"
+        if cache_key in self._shapes:
+            return self._shapes[cache_key]
+        shape = None
+        try:
+            document = parse(query)
+        except GraphQLError:
+            document = None
+        if document is not None:
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if operation_name is not None:
+                operations = [o for o in operations if o.name and o.name.value == operation_name]
+            if (
+                len(operations) == 1
+                and operations[0].operation is OperationType.SUBSCRIPTION
+                and len(document.definitions) == 1
+            ):
+                selections = operations[0].selection_set.selections
+                if len(selections) == 1 and isinstance(selections[0], FieldNode):
+                    field = selections[0]
+                    if field.name.value in COHORT_FIELDS and not field.directives:
+                        key = field.alias.value if field.alias else field.name.value
+                        shape = (field.name.value, key, field)
+        if len(self._shapes) >= _SHAPES_KEPT:
+            del self._shapes[next(iter(self._shapes))]
+        self._shapes[cache_key] = shape
+        return shape
+
+    async def stream(
+        self,
+        start: StreamCall,
+        *,
+        query: str | None,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        context: Context,
+    ) -> Any:
+        """What ``schema.stream`` / ``schema.subscribe`` answers for this subscriber:
+        ``start(context)`` runs the operation with a context (its own, or the producer's)."""
+        principal = context.principal
+        shape = self._shape(query, operation_name) if isinstance(query, str) else None
+        if shape is None or principal is None:
+            return await start(context)
+        try:
+            variables_key = orjson.dumps(variables or {}, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return await start(context)
+        key = (
+            query,
+            operation_name,
+            variables_key,
+            principal.tenant_filter,
+            tuple(sorted(scope.value for scope in principal.scopes)),
+        )
+        cohort = self._cohorts.get(key)
+        if cohort is None:
+            cohort = self._cohorts[key] = _Cohort(key)
+            producer_context = Context.for_store(
+                context.store, context.settings, principal=principal
+            )
+            cohort.task = asyncio.create_task(self._produce(cohort, start, producer_context))
+        feed = _Feed(self._max_queue)
+        cohort.feeds.add(feed)
+        try:
+            own = await start(context)
+        except BaseException:
+            self._leave(cohort, feed)
+            raise
+        if not hasattr(own, "__anext__"):  # an error before the stream started
+            self._leave(cohort, feed)
+            return own
+        return self._member(cohort, feed, own, shape)
+
+    async def _produce(self, cohort: _Cohort, start: StreamCall, context: Context) -> None:
+        try:
+            stream = await start(context)
+            if not hasattr(stream, "__anext__"):
+                return
+            try:
+                while True:
+                    positions.take()
+                    try:
+                        result = await anext(stream)
+                    except StopAsyncIteration:
+                        return
+                    position = positions.take()
+                    self.executions += 1
+                    first, end = position or (None, None)
+                    item = _Item(first, end, self._shared(result))
+                    for feed in tuple(cohort.feeds):
+                        feed.offer(item)
+                    cohort.last_end = end
+                    if not isinstance(result, ExecutionResult) or result.errors:
+                        return  # an error ends a stream
+            finally:
+                with contextlib.suppress(Exception):
+                    await stream.aclose()
+        except Exception:
+            return
+        finally:
+            cohort.live = False
+            if self._cohorts.get(cohort.key) is cohort:
+                del self._cohorts[cohort.key]
+            for feed in tuple(cohort.feeds):
+                feed.offer(_END)
+
+    @staticmethod
+    def _shared(result: Any) -> Any:
+        if not isinstance(result, ExecutionResult) or result.errors or result.data is None:
+            return result
+        data = SharedData(result.data)
+        payload: dict[str, Any] = {"data": result.data}
+        if result.extensions:
+            payload["extensions"] = result.extensions
+        data.payload = orjson.dumps(payload).decode()
+        return ExecutionResult(data=data, errors=None, extensions=result.extensions)
+
+    def _leave(self, cohort: _Cohort, feed: _Feed) -> None:
+        cohort.feeds.discard(feed)
+        if not cohort.feeds:
+            if self._cohorts.get(cohort.key) is cohort:
+                del self._cohorts[cohort.key]
+            if cohort.task is not None:
+                cohort.task.cancel()
+
+    async def _member(
+        self, cohort: _Cohort, feed: _Feed, own: Any, shape: tuple[str, str, FieldNode]
+    ) -> AsyncGenerator[Any, None]:
+        last: Any = None
+        marked = False
+        shared = False
+        pending: asyncio.Task[tuple[Any, Any] | None] | None = None
+
+        async def pull() -> tuple[Any, Any] | None:
+            positions.take()
+            try:
+                result = await anext(own)
+            except StopAsyncIteration:
+                return None
+            return result, positions.take()
+
+        try:
+            # Its own stream until the shared one continues exactly where it is.
+            while True:
+                if feed.overflowed:  # queued while it caught up on its own: start over
+                    feed.queue.clear()
+                    feed.overflowed = False
+                if marked and cohort.continues(feed, last):
+                    break
+                if pending is None:
+                    pending = asyncio.ensure_future(pull())
+                changed = asyncio.ensure_future(feed.changed())
+                try:
+                    await asyncio.wait((pending, changed), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+                if not pending.done():
+                    continue
+                got = pending.result()
+                pending = None
+                if got is None:
+                    return
+                result, position = got
+                yield result
+                if position is None:
+                    marked = False
+                else:
+                    marked, last = True, position[1]
+            await _cancel(pending)
+            pending = None
+            await own.aclose()
+            if self.opened is not None:
+                self.opened()
+            shared = True
+            pace = Pace()
+            while True:
+                item = await feed.get()
+                if item is _END:
+                    return
+                await pace()
+                yield item.result
+                last = item.end
+        except _Overflowed:
+            yield _overflow(shape[0], last)
+        finally:
+            await _cancel(pending)
+            with contextlib.suppress(Exception):
+                await own.aclose()
+            self._leave(cohort, feed)
+            if shared and self.closed is not None:
+                self.closed()
+
+
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+
+
+def _overflow(name: str, last: Any) -> ExecutionResult:
+    """The error a member's own stream ends with when it falls behind, as that stream
+    reports it (no location or path: it comes from the event stream, not a field)."""
+    if name == "jobUpdated":
+        error = SubscriptionOverflow("this subscriber fell behind; subscribe again")
+    else:
+        error = SubscriptionOverflow(
+            f"this subscriber fell behind; subscribe again with after: {last}",
+            resumeAfter=last,
+        )
+    located = GraphQLError(error.message, original_error=error, extensions=error.extensions)
+    return ExecutionResult(data=None, errors=[located])

@@ -1,0 +1,176 @@
+"""Cohorts at the schema level: one execution per event, late joiners, overflow, tenants."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from domain.jobs import JobStatus
+from domain.principal import Principal
+from live.memory import MemoryBroker
+from resolvers.context import Context
+from schema.build import JobgraphSchema
+from server.cohorts import Cohorts, SharedData, spliced_ws
+from settings import Settings
+from storage.database import Database
+from storage.migrate import upgrade_to_head
+from storage.store import Store
+from tests.conftest import principal
+from tests.factories import make_job
+from tests.live_helpers import append_logs, set_status
+
+LOGS = "subscription($id: ID!, $tail: Int) { jobLogs(id: $id, tail: $tail) { seq message } }"
+BATCHES = """subscription($id: ID!, $after: Int) {
+  jobLogBatches(id: $id, after: $after, maxLines: 3) { lastSeq lines { seq } } }"""
+UPDATED = "subscription($id: ID!) { jobUpdated(id: $id) { status progress } }"
+
+
+@pytest.fixture
+async def live_store(settings: Settings) -> AsyncIterator[Store]:
+    db = Database(settings)
+    await upgrade_to_head(db)
+    broker = MemoryBroker(max_queue=8)
+    yield Store(db, publisher=broker)
+    await broker.close(grace=1)
+    await db.dispose()
+
+
+class Members:
+    def __init__(self, schema: JobgraphSchema, store: Store, settings: Settings) -> None:
+        self.schema, self.store, self.settings = schema, store, settings
+        self.cohorts = Cohorts(max_queue=8)
+
+    async def join(
+        self, query: str, variables: dict[str, Any], *, as_: Principal | None = None
+    ) -> Any:
+        context = Context.for_store(self.store, self.settings, principal=as_ or principal())
+
+        async def start(ctx: Context) -> Any:
+            return await self.schema.subscribe(query, variable_values=variables, context_value=ctx)
+
+        return await self.cohorts.stream(
+            start, query=query, variables=variables, operation_name=None, context=context
+        )
+
+
+@pytest.fixture
+def members(schema: JobgraphSchema, live_store: Store, settings: Settings) -> Members:
+    return Members(schema, live_store, settings)
+
+
+async def take(stream: Any, count: int | None = None) -> list[Any]:
+    out: list[Any] = []
+    async with asyncio.timeout(30):
+        async for result in stream:
+            out.append(result)
+            if count is not None and len(out) >= count:
+                break
+    return out
+
+
+def log_seqs(results: list[Any]) -> list[int]:
+    seqs: list[int] = []
+    for result in results:
+        assert not result.errors, result.errors
+        data = result.data
+        if "jobLogs" in data:
+            seqs.append(data["jobLogs"]["seq"])
+        else:
+            seqs.extend(line["seq"] for line in data["jobLogBatches"]["lines"])
+    return seqs
+
+
+@pytest.mark.parametrize("query", [LOGS, BATCHES])
+async def test_a_cohort_runs_once_per_event_and_late_joiners_miss_nothing(
+    members: Members, live_store: Store, query: str
+) -> None:
+    job = await make_job(live_store, lines=4)
+    await set_status(live_store, job.id, JobStatus.RUNNING)
+    variables = {"id": job.id, "tail": 2} if query == LOGS else {"id": job.id, "after": 2}
+    streams = [await members.join(query, variables) for _ in range(10)]
+    readers = [asyncio.create_task(take(stream)) for stream in streams]
+    late: list[asyncio.Task[list[Any]]] = []
+    await asyncio.sleep(0.05)
+    before = members.cohorts.executions
+    for n in range(40):  # lines 5..44, one event each
+        await append_logs(live_store, job.id, 1, first=5 + n)
+        await asyncio.sleep(0.005)
+        if n in (10, 25):
+            late.append(asyncio.create_task(take(await members.join(query, variables))))
+    await asyncio.sleep(0.05)
+    during = members.cohorts.executions - before
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    for reader in readers:
+        assert log_seqs(await reader) == list(range(3, 45))
+    for reader in late:  # their own backfill (tail or after), then the cohort's lines
+        got = log_seqs(await reader)
+        assert got == list(range(got[0], 45))
+        assert got[0] > 3 if query == LOGS else got[0] == 3
+    assert during <= 45  # one execution per line (per batch), not one per member
+    assert members.cohorts.count == 0  # the cohort ended with its stream
+
+
+async def test_a_slow_member_is_dropped_alone(
+    members: Members, live_store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    job = await make_job(live_store, lines=1)
+    variables = {"id": job.id, "tail": 1}
+    slow = await members.join(LOGS, variables)
+    fast = [await members.join(LOGS, variables) for _ in range(3)]
+    fast_readers = [asyncio.create_task(take(stream)) for stream in fast]
+    slow_part = await take(slow, 1)
+    for n in range(4):  # the slow member keeps up for a while: it joins the cohort's stream
+        await append_logs(live_store, job.id, 1, first=2 + n)
+        await asyncio.sleep(0.01)
+        slow_part += await take(slow, 1)
+    for n in range(4, 30):  # then reads none of these
+        await append_logs(live_store, job.id, 1, first=2 + n)
+        await asyncio.sleep(0.005)
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    for reader in fast_readers:
+        assert log_seqs(await reader) == list(range(1, 32))
+    *lines, error = await take(slow)
+    extensions = error.errors[0].extensions
+    assert extensions["code"] == "SUBSCRIPTION_OVERFLOW"
+    assert error.errors[0].path is None  # as a stream of its own reports it
+    assert "overflowed" not in caplog.text  # its cohort's queue dropped it, not the broker
+    assert log_seqs(slow_part + lines) == list(range(1, extensions["resumeAfter"] + 1))
+
+
+async def test_tenants_never_share(members: Members, live_store: Store) -> None:
+    job = await make_job(live_store, tenant="acme", lines=2)
+    ours = await members.join(LOGS, {"id": job.id}, as_=principal(tenant="acme"))
+    first = await take(ours, 2)
+    assert members.cohorts.count == 1
+    theirs = await members.join(LOGS, {"id": job.id}, as_=principal(tenant="umbrella"))
+    (refused,) = await take(theirs)
+    assert refused.errors[0].extensions["code"] == "NOT_FOUND"
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    assert log_seqs(first + await take(ours)) == [1, 2]
+
+
+async def test_job_updated_members_share_states(members: Members, live_store: Store) -> None:
+    job = await make_job(live_store)
+    streams = [await members.join(UPDATED, {"id": job.id}) for _ in range(5)]
+    readers = [asyncio.create_task(take(stream)) for stream in streams]
+    for progress in (10, 20, 30):
+        await asyncio.sleep(0.05)
+        await set_status(live_store, job.id, JobStatus.RUNNING, progress=progress)
+    await asyncio.sleep(0.05)
+    await set_status(live_store, job.id, JobStatus.COMPLETED, progress=100)
+    for reader in readers:
+        states = [r.data["jobUpdated"] for r in await reader]
+        assert states[0]["status"] == "PENDING" and states[-1]["status"] == "COMPLETED"
+        seen = [state["progress"] for state in states]
+        assert seen == sorted(seen) and len(set(seen)) == len(seen)
+
+
+def test_a_shared_payload_is_spliced_with_each_id() -> None:
+    data = SharedData({"jobLogs": {"seq": 1}})
+    data.payload = '{"data":{"jobLogs":{"seq":1}}}'
+    text = spliced_ws({"id": "7", "type": "next", "payload": {"data": data}})
+    assert text == '{"id":"7","type":"next","payload":{"data":{"jobLogs":{"seq":1}}}}'
+    assert spliced_ws({"id": "7", "type": "next", "payload": {"data": {"a": 1}}}) is None
