@@ -35,6 +35,7 @@ from resolvers.results import JobRead, LogBatchRecord
 from storage.events import EventKind, JobEvent
 from storage.follow import JobWithLines
 from storage.records import LogLineRecord
+from telemetry import tracing
 
 # Lines read per query while catching up; bounds memory per follower, not what it receives.
 CATCH_UP_PAGE = 500
@@ -90,9 +91,10 @@ async def job_updated(
                     return
                 while not any(event.kind is EventKind.JOB for event in await _next(subscription)):
                     pass
-                latest = await context.store.follow.job(
-                    job_id=job_id, tenant=principal.tenant_filter
-                )
+                with tracing.event_span("jobUpdated", job_id):
+                    latest = await context.store.follow.job(
+                        job_id=job_id, tenant=principal.tenant_filter
+                    )
                 if latest is None:
                     return
                 current = latest
@@ -152,10 +154,12 @@ async def job_logs(
                         last = line.seq
                 job = batch.job
                 seen: tuple[int, str] | None = None
+                woken = 0  # change events behind this read (0: lines were already waiting)
                 if job.last_seq <= last:
                     if job.status.is_terminal:
                         return  # terminal and every line delivered
                     events = await _next(subscription)
+                    woken = len(events)
                     # What woke us, as followers woken by the same events all see it.
                     seen = (
                         max(event.last_seq for event in events),
@@ -163,9 +167,10 @@ async def job_logs(
                     )
                 else:
                     subscription.pending()  # the read below covers them (raises on overflow)
-                batch = await follow.after(
-                    job_id=job_id, tenant=tenant, after=last, limit=CATCH_UP_PAGE, seen=seen
-                )
+                with tracing.event_span("jobLogs", job_id, woken):
+                    batch = await follow.after(
+                        job_id=job_id, tenant=tenant, after=last, limit=CATCH_UP_PAGE, seen=seen
+                    )
         except SubscriberOverflow:
             raise SubscriptionOverflow(
                 f"this subscriber fell behind; subscribe again with after: {last}",
@@ -227,19 +232,22 @@ async def job_log_batches(
                     last = lines[-1].seq
                 job = batch.job
                 seen: tuple[int, str] | None = None
+                woken = 0  # change events behind this read (0: lines were already waiting)
                 if job.last_seq <= last:
                     if job.status.is_terminal:
                         return
                     events = await _next(subscription)
+                    woken = len(events)
                     seen = (
                         max(event.last_seq for event in events),
                         ",".join(sorted({event.status for event in events})),
                     )
                 else:
                     subscription.pending()
-                batch = await follow.after(
-                    job_id=job_id, tenant=tenant, after=last, limit=max_lines, seen=seen
-                )
+                with tracing.event_span("jobLogBatches", job_id, woken):
+                    batch = await follow.after(
+                        job_id=job_id, tenant=tenant, after=last, limit=max_lines, seen=seen
+                    )
         except SubscriberOverflow:
             raise SubscriptionOverflow(
                 f"this subscriber fell behind; subscribe again with after: {last}",
@@ -290,7 +298,8 @@ async def job_events(
                     continue
                 if wanted is not None and JobStatus(event.status) not in wanted:
                     continue
-                job = await context.store.follow.job(job_id=event.job_id, tenant=tenant)
+                with tracing.event_span("jobEvents", event.job_id):
+                    job = await context.store.follow.job(job_id=event.job_id, tenant=tenant)
                 if job is None or (wanted is not None and job.status not in wanted):
                     continue
                 if sent.get(job.id) == job.updated_at:

@@ -12,7 +12,8 @@ What a traced request gives: a SERVER span per HTTP request or WebSocket (W3C ``
 honoured, from the ASGI instrumentation), a child span per GraphQL operation
 (``schema.tracing``), a CLIENT span per database statement (``trace_engine`` for those that go
 through SQLAlchemy, ``statement_span`` for those the fast paths run on the SQLite driver),
-never one per field.
+a span per batch of change events a subscription handles (``event_span``), never one per
+field.
 """
 
 from __future__ import annotations
@@ -93,6 +94,24 @@ def statement_span(statement: str, system: str = "sqlite") -> Iterator[None]:
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
     attributes: dict[str, Any] = {"db.system": system, "db.statement": statement}
     with tracer().start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes):
+        yield
+
+
+@contextmanager
+def event_span(field: str, job_id: str, events: int = 1) -> Iterator[None]:
+    """A span for the work one batch of change events causes in a subscription (the store read
+    it makes for them, whose statements are its children); nothing at all when tracing is off.
+    Subscribers that share an execution share this span too."""
+    if _provider is None:
+        yield
+        return
+    attributes: dict[str, Any] = {
+        "graphql.operation.type": "subscription",
+        "jobgraph.subscription.field": field,
+        "jobgraph.job.id": job_id,
+        "jobgraph.events": events,
+    }
+    with tracer().start_as_current_span("subscription event", attributes=attributes):
         yield
 
 

@@ -382,3 +382,32 @@ async def test_batches_overflow_says_where_to_resume(sub: Subscriber, live_store
     resume = extensions["resumeAfter"]
     got = [seq for batch in part + batches_of(batches) for seq in batch]
     assert got == list(range(1, resume + 1))
+
+
+async def test_each_batch_of_change_events_is_one_span_when_tracing_is_on(
+    sub: Subscriber, live_store: Store
+) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from telemetry import tracing
+
+    job = await make_job(live_store, lines=2)
+    exporter = InMemorySpanExporter()
+    tracing.configure(SimpleSpanProcessor(exporter))
+    try:
+        stream = await sub(BATCHES, {"id": job.id, "after": 0})
+        assert batches_of([await anext(stream)]) == [[1, 2]]  # the backfill: no event yet
+        assert exporter.get_finished_spans() == ()
+        await append_logs(live_store, job.id, 3, first=3)
+        assert batches_of([await anext(stream)]) == [[3, 4, 5]]
+        await stream.aclose()
+    finally:
+        tracing.shutdown()
+    spans = [s for s in exporter.get_finished_spans() if s.name == "subscription event"]
+    assert len(spans) == 1
+    attributes = dict(spans[0].attributes or {})
+    assert attributes["jobgraph.subscription.field"] == "jobLogBatches"
+    assert attributes["jobgraph.job.id"] == job.id
+    assert attributes["graphql.operation.type"] == "subscription"
+    assert attributes["jobgraph.events"] >= 1
