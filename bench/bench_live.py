@@ -50,6 +50,8 @@ class LiveServer:
             "JOBGRAPH_ENV": "development",
             "JOBGRAPH_RATE_LIMIT_PER_SECOND": "1000000",
             "JOBGRAPH_RATE_LIMIT_BURST": "1000000",
+            # One key opens every subscriber's socket.
+            "JOBGRAPH_MAX_WS_CONNECTIONS_PER_KEY": "0",
         }
         py = sys.executable
         subprocess.run(

@@ -224,6 +224,8 @@ async def run_row(
         "JOBGRAPH_DATABASE_URL": database_url,
         "JOBGRAPH_ENV": "development",
         "JOBGRAPH_RATE_LIMIT_PER_SECOND": "1000000",
+        # One key opens every subscriber's socket.
+        "JOBGRAPH_MAX_WS_CONNECTIONS_PER_KEY": "0",
     }
     if broker == "redis":
         env |= {"JOBGRAPH_BROKER_URL": redis_url, "JOBGRAPH_BROKER_CHANNEL": f"bench:{name}"}

@@ -103,5 +103,7 @@ def start_jobgraph(database_url: str, logs: Path, extra_args: list[str]) -> Serv
         "JOBGRAPH_ENV": "development",
         # One key sends all the load: keep the limiter's cost in the path, never its 429s.
         "JOBGRAPH_RATE_LIMIT_PER_SECOND": "1000000",
+        # One key opens every subscriber's socket.
+        "JOBGRAPH_MAX_WS_CONNECTIONS_PER_KEY": "0",
     }
     return Server("jobgraph", command, env, logs / "jobgraph.log")
