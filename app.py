@@ -114,19 +114,11 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         Middleware(EdgeGuardMiddleware, body_read_timeout=settings.body_read_timeout_seconds),
     ]
     if traced:
-        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+        from server.server_spans import ServerSpanMiddleware
 
         # Outermost: the SERVER span (its parent from the caller's traceparent) covers the
         # request's log lines, metrics and everything below.
-        middleware.insert(
-            0,
-            Middleware(
-                OpenTelemetryMiddleware,
-                tracer_provider=tracing.provider(),
-                # No span per ASGI message: a request is one SERVER span.
-                exclude_spans=["receive", "send"],
-            ),
-        )
+        middleware.insert(0, Middleware(ServerSpanMiddleware))
     application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
     application.state.metrics = metrics
     # REST spends from the same per-key buckets as GraphQL.

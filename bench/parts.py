@@ -228,11 +228,20 @@ def main(argv: list[str] | None = None) -> int:
                     capture_output=True,
                     text=True,
                     check=True,
-                    env={**os.environ, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": sink},
+                    env=_environment(part, sink),
                 )
                 runs[name].append(json.loads(output.stdout.strip().splitlines()[-1]))
         _print(runs)
     return 0
+
+
+def _environment(part: str, sink: str) -> dict[str, str]:
+    """The variant's environment: tracing variants export to the sink; every other variant runs
+    with no OpenTelemetry variable at all, so tracing stays off."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("OTEL_")}
+    if part.startswith("trace-"):
+        env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = sink
+    return env
 
 
 @contextmanager

@@ -20,6 +20,9 @@ from telemetry.documents import without_literals
 
 class OperationTracing(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
+        if tracing.unsampled():
+            yield
+            return
         with tracing.tracer().start_as_current_span("graphql") as span:
             yield
             if not span.is_recording():

@@ -9,7 +9,7 @@ timeout. When off, nothing of it runs on a request: the middleware, the operatio
 and the statement hook are not installed at all.
 
 What a traced request gives: a SERVER span per HTTP request or WebSocket (W3C ``traceparent``
-honoured, from the ASGI instrumentation), a child span per GraphQL operation
+honoured, ``server.server_spans``), a child span per GraphQL operation
 (``schema.tracing``), a CLIENT span per database statement (``trace_engine`` for those that go
 through SQLAlchemy, ``statement_span`` for those the fast paths run on the SQLite driver),
 a span per batch of change events a subscription handles (``event_span``), never one per
@@ -32,6 +32,7 @@ from sqlalchemy import Engine, event
 
 TRACER_NAME = "jobgraph"
 _provider: TracerProvider | None = None
+_tracer: Tracer | None = None
 
 
 def wanted(environ: Mapping[str, str] | None = None) -> bool:
@@ -74,23 +75,40 @@ def provider() -> TracerProvider | None:
 
 
 def tracer() -> Tracer:
+    # One tracer per provider: the SDK's get_tracer builds a new one (and its scope) per call.
+    global _tracer
     if _provider is None:
         return trace.NoOpTracer()
-    return _provider.get_tracer(TRACER_NAME)
+    if _tracer is None:
+        _tracer = _provider.get_tracer(TRACER_NAME)
+    return _tracer
+
+
+def unsampled() -> bool:
+    """Whether the current span belongs to a trace the sampler dropped. A span started under it
+    would be dropped too (a parent-based sampler follows the parent; a ratio sampler decides by
+    the trace id, which a child shares), so the per-statement and per-event spans skip
+    building one: that is what keeps a 1 % sampler cheap on the other 99 %."""
+    span = trace.get_current_span()
+    return span.get_span_context().is_valid and not span.is_recording()
 
 
 def shutdown() -> None:
     """Flush what is pending and turn tracing off (the end of a process, or of a test)."""
-    global _provider
+    global _provider, _tracer
     if _provider is not None:
         _provider.shutdown()
         _provider = None
+        _tracer = None
 
 
 @contextmanager
 def statement_span(statement: str, system: str = "sqlite") -> Iterator[None]:
     """A CLIENT span for one statement run on the database driver directly, shaped as the
-    SQLAlchemy instrumentation shapes its own."""
+    OpenTelemetry SQLAlchemy instrumentation shapes its own."""
+    if unsampled():
+        yield
+        return
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
     attributes: dict[str, Any] = {"db.system": system, "db.statement": statement}
     with tracer().start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes):
@@ -102,7 +120,7 @@ def event_span(field: str, job_id: str, events: int = 1) -> Iterator[None]:
     """A span for the work one batch of change events causes in a subscription (the store read
     it makes for them, whose statements are its children); nothing at all when tracing is off.
     Subscribers that share an execution share this span too."""
-    if _provider is None:
+    if _provider is None or unsampled():
         yield
         return
     attributes: dict[str, Any] = {

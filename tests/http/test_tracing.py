@@ -164,5 +164,23 @@ def test_an_untraced_app_installs_nothing(tmp_path: Path) -> None:
     assert tracing.provider() is None
     application = create_app(Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/t.db"))
     names = [m.cls.__name__ for m in application.user_middleware]  # type: ignore[attr-defined]
-    assert "OpenTelemetryMiddleware" not in names
+    assert "ServerSpanMiddleware" not in names
     assert engine.sql.observe is None
+
+
+async def test_a_trace_the_caller_dropped_builds_no_span(
+    client: tuple[httpx.AsyncClient, str], spans: InMemorySpanExporter
+) -> None:
+    http, key = client
+    job = await make_job(http._transport.app.state.store, lines=3)  # type: ignore[attr-defined]
+    spans.clear()
+    response = await http.post(
+        "/graphql",
+        json={"query": f'{{ job(id: "{job.id}", tail: 2) {{ status logTail }} }}'},
+        # Flags 00: the caller did not sample this trace; the parent-based sampler follows it.
+        headers={"X-API-Key": key, "traceparent": f"00-{TRACE_ID}-{PARENT_ID}-00"},
+    )
+    assert response.json()["data"]["job"]["logTail"] == "line 2\nline 3"
+    assert [
+        s.name for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == TRACE_ID
+    ] == []
