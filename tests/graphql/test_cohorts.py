@@ -91,6 +91,9 @@ async def test_a_cohort_runs_once_per_event_and_late_joiners_miss_nothing(
     await set_status(live_store, job.id, JobStatus.RUNNING)
     variables = {"id": job.id, "tail": 2} if query == LOGS else {"id": job.id, "after": 2}
     streams = [await members.join(query, variables) for _ in range(10)]
+    # Each member's first message is its backfill, read before any line is appended: a tail
+    # counts back from the job's lines when the member's own stream reads it.
+    firsts = [await take(stream, 1) for stream in streams]
     readers = [asyncio.create_task(take(stream)) for stream in streams]
     late: list[asyncio.Task[list[Any]]] = []
     await asyncio.sleep(0.05)
@@ -103,8 +106,8 @@ async def test_a_cohort_runs_once_per_event_and_late_joiners_miss_nothing(
     await asyncio.sleep(0.05)
     during = members.cohorts.executions - before
     await set_status(live_store, job.id, JobStatus.COMPLETED)
-    for reader in readers:
-        assert log_seqs(await reader) == list(range(3, 45))
+    for first, reader in zip(firsts, readers, strict=True):
+        assert log_seqs(first + await reader) == list(range(3, 45))
     for reader in late:  # their own backfill (tail or after), then the cohort's lines
         got = log_seqs(await reader)
         assert got == list(range(got[0], 45))
