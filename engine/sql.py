@@ -106,15 +106,7 @@ class Query:
             made = self._texts[lengths] = _expand(
                 compiled, dict(zip(self._expanding, lengths, strict=True))
             )
-        sql, recipe, fixed = made
-        values: list[Any] = []
-        for name, index, process in recipe:
-            if name in params:
-                value = params[name] if index is None else params[name][index]
-            else:
-                value = fixed[name]
-            values.append(process(value) if process is not None else value)
-        return sql, values
+        return _fill(made, params)
 
     def pg_statement(self, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The PostgreSQL text (asyncpg's ``$n`` placeholders) and positional values for
