@@ -33,8 +33,8 @@ from resolvers.arguments import parse_job_id, resolve_tail
 from resolvers.context import Context
 from resolvers.results import JobRead, LogBatchRecord
 from storage.events import EventKind, JobEvent
-from storage.follow import JobWithLines
-from storage.records import LogLineRecord
+from storage.follow import FollowReads, JobWithLines
+from storage.records import JobRecord, LogLineRecord
 from telemetry import tracing
 
 # Lines read per query while catching up; bounds memory per follower, not what it receives.
@@ -152,25 +152,12 @@ async def job_logs(
                         positions.mark(line.seq - 1, line.seq)
                         yield line
                         last = line.seq
-                job = batch.job
-                seen: tuple[int, str] | None = None
-                woken = 0  # change events behind this read (0: lines were already waiting)
-                if job.last_seq <= last:
-                    if job.status.is_terminal:
-                        return  # terminal and every line delivered
-                    events = await _next(subscription)
-                    woken = len(events)
-                    # What woke us, as followers woken by the same events all see it.
-                    seen = (
-                        max(event.last_seq for event in events),
-                        ",".join(sorted({event.status for event in events})),
-                    )
-                else:
-                    subscription.pending()  # the read below covers them (raises on overflow)
-                with tracing.event_span("jobLogs", job_id, woken):
-                    batch = await follow.after(
-                        job_id=job_id, tenant=tenant, after=last, limit=CATCH_UP_PAGE, seen=seen
-                    )
+                following = await _lines_after(
+                    subscription, follow, batch.job, job_id, "jobLogs", tenant, last, CATCH_UP_PAGE
+                )
+                if following is None:
+                    return  # terminal and every line delivered
+                batch = following
         except SubscriberOverflow:
             raise SubscriptionOverflow(
                 f"this subscriber fell behind; subscribe again with after: {last}",
@@ -230,24 +217,19 @@ async def job_log_batches(
                     positions.mark(lines[0].seq - 1, lines[-1].seq)
                     yield LogBatchRecord(lines=lines, last_seq=lines[-1].seq)
                     last = lines[-1].seq
-                job = batch.job
-                seen: tuple[int, str] | None = None
-                woken = 0  # change events behind this read (0: lines were already waiting)
-                if job.last_seq <= last:
-                    if job.status.is_terminal:
-                        return
-                    events = await _next(subscription)
-                    woken = len(events)
-                    seen = (
-                        max(event.last_seq for event in events),
-                        ",".join(sorted({event.status for event in events})),
-                    )
-                else:
-                    subscription.pending()
-                with tracing.event_span("jobLogBatches", job_id, woken):
-                    batch = await follow.after(
-                        job_id=job_id, tenant=tenant, after=last, limit=max_lines, seen=seen
-                    )
+                following = await _lines_after(
+                    subscription,
+                    follow,
+                    batch.job,
+                    job_id,
+                    "jobLogBatches",
+                    tenant,
+                    last,
+                    max_lines,
+                )
+                if following is None:
+                    return
+                batch = following
         except SubscriberOverflow:
             raise SubscriptionOverflow(
                 f"this subscriber fell behind; subscribe again with after: {last}",
@@ -259,6 +241,37 @@ async def job_log_batches(
             subscription.release()
 
     return stream()
+
+
+async def _lines_after(
+    subscription: Subscription,
+    follow: FollowReads,
+    job: JobRecord,
+    job_id: str,
+    field: str,
+    tenant: str | None,
+    last: int,
+    limit: int,
+) -> JobWithLines | None:
+    """The next read of a log subscription that has sent every line up to ``last``: None when
+    the job is terminal and nothing is left; else the lines after ``last``, read at once when
+    some are already waiting, or once change events arrive."""
+    seen: tuple[int, str] | None = None
+    woken = 0  # change events behind this read (0: lines were already waiting)
+    if job.last_seq <= last:
+        if job.status.is_terminal:
+            return None
+        events = await _next(subscription)
+        woken = len(events)
+        # What woke us, as followers woken by the same events all see it.
+        seen = (
+            max(event.last_seq for event in events),
+            ",".join(sorted({event.status for event in events})),
+        )
+    else:
+        subscription.pending()  # the read below covers them (raises on overflow)
+    with tracing.event_span(field, job_id, woken):
+        return await follow.after(job_id=job_id, tenant=tenant, after=last, limit=limit, seen=seen)
 
 
 def _within(fresh: list[LogLineRecord], *, lines: int, size: int) -> list[list[LogLineRecord]]:
