@@ -31,6 +31,11 @@ _BROKEN: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
+    # A backend that ends its session sends a FATAL error; when that arrives on an idle
+    # connection before the socket closes, the protocol is left mid-error and the next
+    # statement fails with "another operation is in progress" instead of a closed
+    # connection: the same break, seen earlier.
+    asyncpg.exceptions.InternalClientError,
     OSError,  # ConnectionError, TimeoutError (a connect or command timeout)
 )
 
@@ -68,18 +73,26 @@ class PgReads:
             pool = await self._ready()
             try:
                 # Waiting for a free connection is bounded like SQLAlchemy's pool_timeout.
-                async with pool.acquire(timeout=self._connect_timeout) as conn:
+                conn = await pool.acquire(timeout=self._connect_timeout)
+                try:
                     if sql.observe is not None:
                         with sql.observe(text):
                             return await _execute(conn, text, args, first)
                     return await _execute(conn, text, args, first)
+                except _BROKEN:
+                    # Its protocol state is not to be trusted again: it leaves the pool
+                    # (release hands a terminated connection's slot back).
+                    conn.terminate()
+                    raise
+                finally:
+                    await pool.release(conn)
             except _BROKEN as error:
                 if attempt == 2 or isinstance(error, TimeoutError):
                     raise ConnectionError(f"PostgreSQL read failed: {type(error).__name__}") from (
                         error
                     )
-                # The pool drops a connection that broke on release; expire the rest, which
-                # may have broken with it, so the retry connects afresh.
+                # Connections that broke with this one (a database restart) are expired, so
+                # the retry connects afresh.
                 await pool.expire_connections()
         raise AssertionError("unreachable")
 

@@ -4,6 +4,7 @@ and that a revoked key is refused on the very next request."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from domain.errors import Unavailable
 from domain.principal import Scope
+from engine import pg as pg_engine
 from engine import sql
 from settings import Settings
 from storage.database import Database
@@ -170,3 +172,41 @@ async def test_a_broken_connection_is_retried_and_a_dead_database_is_unavailable
             await dead.pg_first("SELECT 1", [])
     finally:
         await dead.dispose()
+
+
+async def test_a_connection_left_mid_error_leaves_the_pool_and_the_read_is_retried(
+    stores: tuple[Store, Store], pg_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backend's FATAL error that lands on an idle connection before its socket closes
+    leaves asyncpg's protocol mid-error: the next statement fails with InternalClientError
+    ("another operation is in progress"). Which of the two a terminated backend produces is
+    a race, so the first statement here is made to meet it."""
+    fast, _ = stores
+    job = await make_job(fast, items=1, lines=3)
+    assert await fast.jobs.get_job_snapshot(job_id=job.id, tenant=None, items=True, tail=None)
+    real = pg_engine._execute
+    broken: list[int] = []
+
+    async def once_mid_error(conn: asyncpg.Connection, text: str, args: Any, first: bool) -> Any:
+        if not broken:
+            broken.append(conn.get_server_pid())
+            raise asyncpg.exceptions.InternalClientError(
+                "cannot switch to state 12; another operation (2) is in progress"
+            )
+        return await real(conn, text, args, first)
+
+    monkeypatch.setattr(pg_engine, "_execute", once_mid_error)
+    found = await fast.jobs.get_job_snapshot(job_id=job.id, tenant=None, items=True, tail=None)
+    assert found is not None and found.job.id == job.id
+    admin = await asyncpg.connect(pg_database.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        for _ in range(50):  # the backend notices its client's goodbye a moment later
+            alive = await admin.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = $1", broken[0]
+            )
+            if not alive:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await admin.close()
+    assert alive == 0, "the connection left mid-error went back into the pool"
