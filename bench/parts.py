@@ -12,7 +12,8 @@ from the machine lands on all of them alike; the table shows each variant's medi
 real socket: ``--http`` measures it with wrk against two uvicorn processes, one with each
 protocol, the rest of the fast paths on in both. ``--tracing`` adds two variants with
 OpenTelemetry on (all fast paths on too), exporting over OTLP/HTTP to a local sink: one with
-1 % of requests sampled, one with every request sampled.
+1 % of requests sampled, one with every request sampled; ``--tracing-only`` runs just those
+and "all on".
 """
 
 from __future__ import annotations
@@ -196,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--tracing", action="store_true", help="add the tracing variants")
+    parser.add_argument(
+        "--tracing-only", action="store_true", help="only 'all on' and the tracing variants"
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--directory", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -203,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(_measure(args.one, Path(args.directory), args.requests))))
         return 0
     variants = {**PARTS, **TRACING} if args.tracing else PARTS
+    if args.tracing_only:
+        variants = {"all on": "", **TRACING}
     with tempfile.TemporaryDirectory(prefix="jobgraph-parts-") as tmp, _trace_sink() as sink:
         directory = Path(tmp)
         _dataset(directory)

@@ -24,13 +24,24 @@ from schema.response_budget import OperationBudget
 from schema.scalars import SCALAR_MAP
 from schema.subscription import Subscription
 from schema.suggestions import strip_suggestions
+from schema.tracing import OperationTracing
 from settings import Settings
+from telemetry import tracing
 
 
 class JobgraphSchema(strawberry.Schema):
     hide_suggestions = False
     fast_paths = False
+    traced = False  # an operation-tracing extension is among the observers
     documents: DocumentStore
+
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        extensions = super().get_extensions(sync)
+        if self.traced and tracing.unsampled():
+            # The request's trace is dropped, so would the operation's span be: its hooks
+            # need not run at all (what keeps a low sampling ratio cheap).
+            return [e for e in extensions if not isinstance(e, OperationTracing)]
+        return extensions
 
     def create_extensions_runner(self, execution_context: Any, extensions: list[Any]) -> Any:
         if self.fast_paths:
@@ -81,6 +92,7 @@ def build_schema(
         ),
     )
     schema.hide_suggestions = production
+    schema.traced = OperationTracing in observers
     schema.documents = DocumentStore()
     if fast:
         engine.install(schema)

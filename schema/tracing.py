@@ -15,7 +15,7 @@ from opentelemetry.trace import Status, StatusCode
 from strawberry.extensions import SchemaExtension
 
 from telemetry import tracing
-from telemetry.documents import without_literals
+from telemetry.documents import described
 
 
 class OperationTracing(SchemaExtension):
@@ -39,7 +39,7 @@ class OperationTracing(SchemaExtension):
             if context.operation_name:
                 span.set_attribute("graphql.operation.name", str(context.operation_name)[:128])
             if document is not None:
-                span.set_attribute("graphql.document", without_literals(document))
+                span.set_attribute("graphql.document", described(context.query, document))
             errors = context.pre_execution_errors or (
                 context.result.errors if context.result is not None else None
             )

@@ -13,7 +13,8 @@ other 99 % of requests nearly as cheap as with tracing off.
 
 from __future__ import annotations
 
-from opentelemetry import propagate
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,12 +55,20 @@ class ServerSpanMiddleware:
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
         path = scope.get("path", "")
         method = scope.get("method", "GET") if kind == "http" else "WS"
-        with tracing.tracer().start_as_current_span(
-            f"{method} {path}", context=parent, kind=SpanKind.SERVER
-        ) as span:
-            if not span.is_recording():
+        span = tracing.tracer().start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER)
+        if not span.is_recording():
+            # A dropped trace: its context is still current below (its trace id in log lines,
+            # and the sign for the spans below to skip themselves), set without the
+            # recording span's exception and status bookkeeping.
+            token = otel_context.attach(trace.set_span_in_context(span, parent))
+            dropped = tracing.mark_dropped()
+            try:
                 await self.app(scope, receive, send)
-                return
+            finally:
+                tracing.unmark_dropped(dropped)
+                otel_context.detach(token)
+            return
+        with trace.use_span(span, end_on_exit=True):
             client = scope.get("client") or ("", 0)
             span.set_attributes(
                 {

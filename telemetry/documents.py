@@ -49,3 +49,23 @@ def without_literals(document: DocumentNode) -> str:
     hidden = visit(document, _HideLiterals())
     # Every string is empty now, so collapsing whitespace changes no value.
     return " ".join(print_ast(hidden).split())
+
+
+# The described form by document text: a client sends the same few documents again and again,
+# and describing one walks and prints it whole. Bounded in entries and in the size of each
+# (a few MB at most); emptied when full.
+_described: dict[str, str] = {}
+MAX_DESCRIBED = 256
+MAX_DESCRIBED_TEXT = 8192
+
+
+def described(text: str | None, document: DocumentNode) -> str:
+    """``without_literals(document)``, remembered by the text it was parsed from."""
+    if text is None or len(text) > MAX_DESCRIBED_TEXT:
+        return without_literals(document)
+    found = _described.get(text)
+    if found is None:
+        if len(_described) >= MAX_DESCRIBED:
+            _described.clear()
+        found = _described[text] = without_literals(document)
+    return found

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import trace
@@ -84,13 +85,31 @@ def tracer() -> Tracer:
     return _tracer
 
 
+# True for the length of a request whose trace the sampler dropped (``server.server_spans``):
+# the checks below run for every statement, and a context variable answers them sooner than
+# the current span does.
+_dropped: ContextVar[bool] = ContextVar("jobgraph_trace_dropped", default=False)
+
+
 def unsampled() -> bool:
     """Whether the current span belongs to a trace the sampler dropped. A span started under it
     would be dropped too (a parent-based sampler follows the parent; a ratio sampler decides by
     the trace id, which a child shares), so the per-statement and per-event spans skip
     building one: that is what keeps a 1 % sampler cheap on the other 99 %."""
+    if _dropped.get():
+        return True
     span = trace.get_current_span()
     return span.get_span_context().is_valid and not span.is_recording()
+
+
+def mark_dropped() -> Token[bool]:
+    """Say, for the current context, that its trace is dropped (``unsampled`` without asking
+    the span); ``unmark_dropped`` with the token ends it."""
+    return _dropped.set(True)
+
+
+def unmark_dropped(token: Token[bool]) -> None:
+    _dropped.reset(token)
 
 
 def shutdown() -> None:
@@ -102,13 +121,20 @@ def shutdown() -> None:
         _tracer = None
 
 
-@contextmanager
-def statement_span(statement: str, system: str = "sqlite") -> Iterator[None]:
+_UNRECORDED: AbstractContextManager[None] = nullcontext()
+
+
+def statement_span(statement: str, system: str = "sqlite") -> AbstractContextManager[None]:
     """A CLIENT span for one statement run on the database driver directly, shaped as the
-    OpenTelemetry SQLAlchemy instrumentation shapes its own."""
+    OpenTelemetry SQLAlchemy instrumentation shapes its own; a shared no-op under a dropped
+    trace (it runs for every statement, so that case makes nothing)."""
     if unsampled():
-        yield
-        return
+        return _UNRECORDED
+    return _statement_span(statement, system)
+
+
+@contextmanager
+def _statement_span(statement: str, system: str) -> Iterator[None]:
     operation = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "SQL"
     attributes: dict[str, Any] = {"db.system": system, "db.statement": statement}
     with tracer().start_as_current_span(operation, kind=SpanKind.CLIENT, attributes=attributes):

@@ -11,16 +11,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+from graphql import parse
+from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, set_span_in_context
 
 import engine.sql
 from app import create_app
+from schema.build import build_schema
+from schema.tracing import OperationTracing
 from server.json_logs import JsonFormatter
 from settings import Settings
 from telemetry import tracing
+from telemetry.documents import described
 from tests.factories import make_job, make_key
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -184,3 +189,26 @@ async def test_a_trace_the_caller_dropped_builds_no_span(
     assert [
         s.name for s in spans.get_finished_spans() if format(s.context.trace_id, "032x") == TRACE_ID
     ] == []
+
+
+def test_a_dropped_trace_runs_no_operation_span_hooks(spans: InMemorySpanExporter) -> None:
+    schema = build_schema(Settings(env="test"), observers=[OperationTracing])
+    dropped = NonRecordingSpan(
+        SpanContext(int(TRACE_ID, 16), int(PARENT_ID, 16), is_remote=True)  # not sampled
+    )
+    token = otel_context.attach(set_span_in_context(dropped))
+    try:
+        assert not any(isinstance(e, OperationTracing) for e in schema.get_extensions())
+    finally:
+        otel_context.detach(token)
+    with tracing.tracer().start_as_current_span("sampled"):
+        assert any(isinstance(e, OperationTracing) for e in schema.get_extensions())
+
+
+def test_a_document_is_described_once_per_text() -> None:
+    text = f'{{ job(id: "{SECRET}") {{ status }} }}'
+    first = described(text, parse(text))
+    assert SECRET not in first
+    assert described(text, parse("{ other }")) == first  # remembered by its text
+    big = "{ jobs { edges { node { id } } } }" + " " * 9000
+    assert described(big, parse(big)) == "{ jobs { edges { node { id } } } }"
