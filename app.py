@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import Receive, Scope, Send
@@ -28,6 +29,7 @@ from server.frontend import frontend_routes
 from server.graphql_metrics import OperationMetrics
 from server.graphql_view import GraphQLView
 from server.health import healthz, readyz
+from server.http_errors import http_exception
 from server.metrics import Metrics, metrics_endpoint
 from server.request_context import RequestContextMiddleware
 from server.rest import rest_routes
@@ -119,7 +121,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Sta
         # Outermost: the SERVER span (its parent from the caller's traceparent) covers the
         # request's log lines, metrics and everything below.
         middleware.insert(0, Middleware(ServerSpanMiddleware))
-    application = Starlette(routes=list(routes), middleware=middleware, lifespan=lifespan)
+    application = Starlette(
+        routes=list(routes),
+        middleware=middleware,
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_exception},
+    )
     application.state.metrics = metrics
     # REST spends from the same per-key buckets as GraphQL.
     application.state.rate_limiter = view.rate_limiter

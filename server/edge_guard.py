@@ -17,13 +17,11 @@ import asyncio
 import contextlib
 import time
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.responses import graphql_error_response
+from server.responses import error_response_for
 
 DUPLICATE_KEY = "the request has more than one X-API-Key header: send exactly one"
-_REST_PREFIXES = ("/status/", "/process")
 
 
 class BodyReadTimeout(Exception):
@@ -59,19 +57,12 @@ def timed_receive(receive: Receive, seconds: float) -> Receive:
     return receive_in_time
 
 
-def _is_rest(scope: Scope) -> bool:
-    path = scope.get("path", "")
-    return isinstance(path, str) and path.startswith(_REST_PREFIXES)
-
-
 def _key_headers(scope: Scope) -> int:
     return sum(1 for name, _ in scope.get("headers", ()) if name.lower() == b"x-api-key")
 
 
 def _refusal(scope: Scope, status: int, message: str, code: str) -> tuple[int, bytes]:
-    if _is_rest(scope):
-        return status, orjson.dumps({"detail": message})
-    return status, bytes(graphql_error_response(status, message, code=code).body)
+    return status, bytes(error_response_for(scope, status, message, code=code).body)
 
 
 class EdgeGuardMiddleware:

@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
 
 WEB = Path(__file__).resolve().parent.parent / "web"
 PUBLIC = WEB / "public"
@@ -72,12 +71,13 @@ async def dashboard(request: Request) -> Response:
 
 
 class VendorFiles(StaticFiles):
-    """StaticFiles that answers 404 (not a server error) while ``make web`` has not run."""
+    """StaticFiles that answers 404 (not a server error) while ``make web`` has not run: the
+    directory is checked on each request (``check_config``, before any lookup), not once."""
 
-    async def get_response(self, path: str, scope: Scope) -> Response:
+    async def check_config(self) -> None:
         if not VENDOR.is_dir():
             raise HTTPException(404, "browser assets not installed: run `make web`")
-        return await super().get_response(path, scope)
+        await super().check_config()
 
 
 def frontend_routes() -> list[BaseRoute]:

@@ -1,4 +1,6 @@
-"""JSON bodies for errors raised outside GraphQL execution (bad HTTP, bad JSON, auth)."""
+"""JSON bodies for errors raised outside GraphQL execution (bad HTTP, bad JSON, auth, unknown
+paths): a GraphQL error with ``extensions.code``, or ``{"detail": ...}`` on the REST paths,
+which answer in that shape."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Scope
 
 _CODES_BY_STATUS = {
     400: "BAD_USER_INPUT",
@@ -19,6 +22,9 @@ _CODES_BY_STATUS = {
     429: "RATE_LIMITED",
     503: "UNAVAILABLE",
 }
+
+
+_REST_PREFIXES = ("/status/", "/process")
 
 
 class OrjsonResponse(Response):
@@ -47,3 +53,29 @@ def graphql_error_response(
         ]
     }
     return Response(orjson.dumps(body), status_code, headers=headers, media_type=media_type)
+
+
+def is_rest(scope: Scope) -> bool:
+    """Whether the request is one of the REST endpoint's (``GET /status/…``, ``POST /process``)."""
+    path = scope.get("path", "")
+    return isinstance(path, str) and path.startswith(_REST_PREFIXES)
+
+
+def error_response_for(
+    scope: Scope,
+    status_code: int,
+    message: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error body the request's path answers in: ``{"detail": ...}`` on the REST paths, a
+    GraphQL error everywhere else."""
+    if is_rest(scope):
+        return Response(
+            orjson.dumps({"detail": message}),
+            status_code,
+            headers=headers,
+            media_type="application/json",
+        )
+    return graphql_error_response(status_code, message, code=code, headers=headers)

@@ -150,3 +150,29 @@ async def test_browser_get_still_gets_graphiql(client: Client) -> None:
     response = await client.http.get("/graphql", headers={"accept": "text/html"})
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("path", ["/nope", "/graphql/extra", "/static/missing.js"])
+async def test_a_path_nothing_serves_is_a_json_404(client: Client, path: str) -> None:
+    body = assert_json_error(await client.http.get(path), 404, "NOT_FOUND")
+    assert path in body["errors"][0]["message"]
+
+
+async def test_a_method_a_route_does_not_take_is_a_json_405_with_allow(client: Client) -> None:
+    response = await client.http.post("/healthz")
+    assert_json_error(response, 405, "BAD_USER_INPUT")
+    assert "GET" in response.headers["allow"]
+    response = await client.http.delete("/process")
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+    assert response.headers["content-type"].startswith("application/json")
+    assert "detail" in response.json()  # the REST paths' shape
+
+
+async def test_vendor_assets_not_installed_are_a_json_404_not_a_500(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import server.frontend
+
+    monkeypatch.setattr(server.frontend, "VENDOR", tmp_path / "not-installed")
+    body = assert_json_error(await client.http.get("/vendor/graphiql.min.js"), 404, "NOT_FOUND")
+    assert "make web" in body["errors"][0]["message"]
