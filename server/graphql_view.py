@@ -63,7 +63,7 @@ from server.socket_guard import (
     guard_stream,
     rate_limited_result,
 )
-from server.ws_edges import NO_QUERY, legacy_start_refusal, with_init_deadline
+from server.ws_edges import NO_QUERY, legacy_start_refusal, malformed_payload, with_init_deadline
 from settings import Settings
 from storage.store import Store
 
@@ -151,10 +151,19 @@ class _TransportWSHandler(GuardedTransportWS, BaseGraphQLTransportWSHandler[Cont
         await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        # The key (revoked?), the socket's cap and the rate limit (server.socket_guard).
-        if "id" in message and not await self.admitted(message["id"]):
-            return
         payload: Any = message.get("payload")
+        malformed = (
+            "the id must be a string"
+            if not isinstance(message.get("id"), str)
+            else malformed_payload(payload)
+        )
+        if malformed is not None:
+            # The protocol's answer to a message that does not parse: close 4400.
+            await self.handle_invalid_message(f"Invalid subscribe message: {malformed}")
+            return
+        # The key (revoked?), the socket's cap and the rate limit (server.socket_guard).
+        if not await self.admitted(message["id"]):
+            return
         if self.connection_acknowledged and isinstance(payload, dict):
             try:
                 await _resolved_payload(self.view, self.context, payload)

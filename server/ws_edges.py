@@ -52,11 +52,26 @@ async def with_init_deadline(
             await timer
 
 
+def malformed_payload(payload: Any) -> str | None:
+    """What is wrong with an operation message's payload by both protocols' types (``query``
+    is checked once a persisted document has been resolved); None when nothing is."""
+    if not isinstance(payload, dict):
+        return "the payload must be an object"
+    for name, kind in (("variables", dict), ("extensions", dict), ("operationName", str)):
+        value = payload.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"{name} must be {'an object' if kind is dict else 'a string'} or null"
+    return None
+
+
 def legacy_start_refusal(message: Any, settings: Settings) -> AppError | None:
     """Why a legacy ``start`` message cannot run, or None to run it."""
     payload = message.get("payload")
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str | None):
         return BadUserInput(NO_PAYLOAD)
+    malformed = malformed_payload(payload)
+    if malformed is not None:
+        return BadUserInput(f"invalid start message: {malformed}")
     kind = operation_kind(payload.get("query"), payload.get("operationName"), settings)
     if kind is not None and kind != "subscription":
         return BadUserInput(SUBSCRIPTIONS_ONLY)

@@ -289,3 +289,45 @@ async def test_a_trickled_body_is_a_408(database_url: str, tmp_path: Path) -> No
         + ", ".join(f"{k} {v:.1f} s" for k, v in figures.items())
     )
     assert all(BODY_TIMEOUT - 0.2 <= s <= BODY_TIMEOUT + 1.2 for s in figures.values()), figures
+
+
+MALFORMED: list[tuple[str, Any]] = [
+    ("the payload must be an object", 5),
+    ("variables must be an object or null", {"query": UPDATED, "variables": [1]}),
+    ("operationName must be a string or null", {"query": UPDATED, "operationName": 3}),
+    ("extensions must be an object or null", {"query": UPDATED, "extensions": "x"}),
+]
+
+
+async def test_malformed_operation_messages_are_refused_not_crashed(
+    database_url: str, tmp_path: Path
+) -> None:
+    """graphql-transport-ws closes 4400 (the protocol's answer to a message that does not
+    parse), naming what is wrong; graphql-ws answers that operation with BAD_USER_INPUT and
+    the socket lives on. Never an internal error, never a traceback."""
+    async with served(database_url, tmp_path) as (server, key, job_id):
+        for reason, payload in [*MALFORMED, ("the id must be a string", {"query": UPDATED})]:
+            async with ws_connect(server.ws_url, TRANSPORT_WS) as ws:
+                client = WsClient(ws, TRANSPORT_WS)
+                assert (await client.init({"X-API-Key": key}))["type"] == "connection_ack"
+                message_id: Any = 7 if reason.startswith("the id") else "1"
+                await ws.send(
+                    json.dumps({"id": message_id, "type": "subscribe", "payload": payload})
+                )
+                with pytest.raises(ConnectionClosed):
+                    await asyncio.wait_for(recv_json(ws), timeout=5)
+                assert ws.close_code == 4400 and ws.close_reason is not None
+                assert reason in ws.close_reason
+        async with ws_connect(server.ws_url, LEGACY_WS) as ws:
+            client = WsClient(ws, LEGACY_WS)
+            assert (await client.init({"X-API-Key": key}))["type"] == "connection_ack"
+            for index, (reason, payload) in enumerate(MALFORMED[1:]):
+                await ws.send(json.dumps({"id": str(index), "type": "start", "payload": payload}))
+                error = await asyncio.wait_for(recv_json(ws), timeout=5)
+                assert error["type"] == "error" and error["id"] == str(index), error
+                assert error["payload"]["extensions"]["code"] == "BAD_USER_INPUT"
+                assert reason in error["payload"]["message"]
+            *states, end = await client.collect(UPDATED, {"id": job_id})
+            assert states[-1]["data"]["jobUpdated"]["status"] == "COMPLETED"
+            assert end["type"] == "complete"  # the socket lived on
+    assert "Traceback" not in server.logs()
