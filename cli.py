@@ -34,14 +34,28 @@ example:
 _ELLIPSIS = "…"
 
 
+def _int_between(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be between {low} and {high}; got {value}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="jobgraph server and admin tool")
     commands = parser.add_subparsers(dest="command", required=True)
 
     serve = commands.add_parser("serve", help="serve the API (migrates first)")
     serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
-    serve.add_argument("--workers", type=int)
+    # The same bounds as JOBGRAPH_PORT and JOBGRAPH_WORKERS (settings.Settings).
+    serve.add_argument("--port", type=_int_between(0, 65535))
+    serve.add_argument("--workers", type=_int_between(1, 64))
     serve.add_argument(
         "--access-log",
         action=argparse.BooleanOptionalAction,
