@@ -27,7 +27,7 @@ from domain.webhooks import EVENT_OF_STATUS, DeliveryStatus, WebhookEvent
 from engine.sql import Query
 from storage.coltypes import utc_from_stored
 from storage.records import JobRecord
-from storage.tables import job_items, job_webhooks, webhook_deliveries
+from storage.tables import job_items, job_webhooks, jobs, webhook_deliveries
 from storage.webhook_records import WebhookSpec
 
 # Locked with the job (FOR UPDATE on PostgreSQL), so that a heartbeat's throttle decision and
@@ -220,17 +220,35 @@ class OutboxWrites:
 
 
 def queue_due_progress(conn: Connection, *, now: datetime, limit: int = 200) -> int:
-    """Queue the held PROGRESS calls whose interval has passed; returns how many."""
-    query = (
-        select(job_webhooks.c.job_id, job_webhooks.c.tenant, job_webhooks.c.url)
-        .add_columns(job_webhooks.c.progress_payload)
+    """Queue the held PROGRESS calls whose interval has passed; returns how many.
+
+    Locks are taken in the order every job write takes them: the job's row, then its webhook
+    row. A heartbeat updates the job and then locks the webhook row; queueing inserts a
+    delivery whose foreign key locks the job's row. Locking the webhook row first here would
+    let the two wait on each other (PostgreSQL would break the tie by failing the heartbeat).
+    """
+    candidates = (
+        select(job_webhooks.c.job_id)
         .where(job_webhooks.c.progress_due_at <= now)
         .order_by(job_webhooks.c.progress_due_at)
         .limit(limit)
-        .with_for_update(skip_locked=True)
     )
-    due = conn.execute(query).all()
-    for job_id, tenant, url, payload in due:
+    queued = 0
+    for (job_id,) in conn.execute(candidates).all():
+        if conn.dialect.name == "postgresql":
+            # What the delivery's foreign key takes, taken before the webhook row: waits for
+            # a heartbeat or transition of this job to commit, holding nothing it needs.
+            conn.execute(
+                select(jobs.c.id).where(jobs.c.id == job_id).with_for_update(key_share=True)
+            )
+        held = conn.execute(
+            select(job_webhooks.c.tenant, job_webhooks.c.url, job_webhooks.c.progress_payload)
+            .where(job_webhooks.c.job_id == job_id, job_webhooks.c.progress_due_at <= now)
+            .with_for_update(skip_locked=True)
+        ).first()
+        if held is None:
+            continue  # sent meanwhile by the job's own transition, or taken by another process
+        tenant, url, payload = held
         if payload is not None:
             queue_delivery(
                 conn,
@@ -246,4 +264,5 @@ def queue_due_progress(conn: Connection, *, now: datetime, limit: int = 200) -> 
             .where(job_webhooks.c.job_id == job_id)
             .values(progress_payload=None, progress_due_at=None, progress_sent_at=now)
         )
-    return len(due)
+        queued += 1
+    return queued

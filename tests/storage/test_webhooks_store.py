@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.util import await_only
 
 from domain.errors import NotFound
 from domain.jobs import JobStatus
@@ -358,3 +359,47 @@ async def test_purging_a_job_removes_its_webhook_and_deliveries(store: Store) ->
     count = select(func.count()).select_from(webhook_deliveries)
     assert await store.db.read(lambda conn: conn.execute(count).scalar_one()) == 0
     assert await store.webhooks.get_webhooks(job_ids=[job_id]) == {}
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_a_heartbeat_and_the_due_progress_sweep_never_deadlock(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The interleaving that deadlocked: a heartbeat has updated its job and has yet to lock
+    the job's webhook row when the sweep queues that job's held PROGRESS call (whose delivery's
+    foreign key needs the job's row). The sweep now waits for the job's row before it takes the
+    webhook row, so the heartbeat goes through and the sweep follows it."""
+    job_id = await webhook_job(store, (WebhookEvent.PROGRESS,))
+    await claim(store)
+    start = utcnow()
+    store.lifecycle.clock = lambda: start
+    await store.lifecycle.heartbeat(tenant=None, job_id=job_id, worker_id="w", progress=10)
+    store.lifecycle.clock = lambda: start + timedelta(seconds=1)
+    await store.lifecycle.heartbeat(tenant=None, job_id=job_id, worker_id="w", progress=20)
+    # 20 is held, due at start + 5 s; the next heartbeat replaces it with 30.
+
+    in_heartbeat, go_on = asyncio.Event(), asyncio.Event()
+    real = webhook_outbox.OutboxWrites.progress_reported
+
+    def paused(self: Any, conn: Any, job: Any, *, now: datetime) -> None:
+        # Inside the heartbeat's transaction, after its update of the job: wait on the loop
+        # (SQLAlchemy's greenlet bridge) before the webhook row is locked.
+        in_heartbeat.set()
+        await_only(go_on.wait())
+        real(self, conn, job, now=now)
+
+    monkeypatch.setattr(webhook_outbox.OutboxWrites, "progress_reported", paused)
+    store.lifecycle.clock = lambda: start + timedelta(seconds=2)
+    store.webhooks.clock = lambda: start + timedelta(seconds=6)
+    heartbeat = asyncio.create_task(
+        store.lifecycle.heartbeat(tenant=None, job_id=job_id, worker_id="w", progress=30)
+    )
+    await asyncio.wait_for(in_heartbeat.wait(), timeout=10)
+    sweep = asyncio.create_task(store.webhooks.queue_due_progress())
+    await asyncio.sleep(0.5)  # the sweep runs into the heartbeat's lock on the job
+    go_on.set()
+    # PostgreSQL reports a deadlock after deadlock_timeout (1 s): either task would fail.
+    _, queued = await asyncio.wait_for(asyncio.gather(heartbeat, sweep), timeout=30)
+    assert queued == 1
+    sent = [body["data"]["progress"] for body in await payloads(store, job_id)]
+    assert sent == [10, 30], sent
