@@ -9,7 +9,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -114,10 +117,40 @@ EXPECTED = {
     "wrong key": (1, "stopped: UNAUTHENTICATED"),
     "key without work scope": (1, "stopped: FORBIDDEN"),
     "not graphql": (1, "stopped: NOT_GRAPHQL"),
+    "another path of the server": (
+        1,
+        "stopped: BAD_USER_INPUT: method POST is not allowed on /healthz",
+    ),
 }
 
 
-def arguments(case: str, served: Served, keys: Keys) -> tuple[list[str], dict[str, str]]:
+@contextmanager
+def web_page() -> Iterator[str]:
+    """A URL on a real HTTP server that answers a POST with an HTML page: not GraphQL."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = b"<!doctype html><p>a web page</p>"
+            self.send_response(200)
+            self.send_header("content-type", "text/html")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/graphql"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def arguments(case: str, served: Served, keys: Keys, page: str) -> tuple[list[str], dict[str, str]]:
     base = ["--url", served.graphql, "--until-idle"]
     work = {"JOBGRAPH_API_KEY": keys.work}
     return {
@@ -130,7 +163,9 @@ def arguments(case: str, served: Served, keys: Keys) -> tuple[list[str], dict[st
         "bad lease": ([*base, "--lease-seconds", "0", "pipeline:process"], work),
         "wrong key": ([*base, "pipeline:process"], {"JOBGRAPH_API_KEY": "jg_notakey"}),
         "key without work scope": ([*base, "pipeline:process"], {"JOBGRAPH_API_KEY": keys.client}),
-        "not graphql": (
+        "not graphql": (["--url", page, "--until-idle", "pipeline:process"], work),
+        # Every error of the server is a GraphQL error, so this one is read as one.
+        "another path of the server": (
             ["--url", f"{served.url}/healthz", "--until-idle", "pipeline:process"],
             work,
         ),
@@ -139,8 +174,9 @@ def arguments(case: str, served: Served, keys: Keys) -> tuple[list[str], dict[st
 
 @pytest.mark.parametrize("case", list(EXPECTED))
 def test_says_what_is_wrong(served: Served, keys: Keys, app_dir: Path, case: str) -> None:
-    args, env = arguments(case, served, keys)
-    done = worker(app_dir, *args, env=env)
+    with web_page() as page:
+        args, env = arguments(case, served, keys, page)
+        done = worker(app_dir, *args, env=env)
     status, message = EXPECTED[case]
     assert done.returncode == status, done.stderr
     assert message in done.stderr
