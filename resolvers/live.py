@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
+from dataclasses import dataclass
 from datetime import datetime
 
 from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavailable
@@ -111,34 +112,9 @@ async def job_updated(
 async def job_logs(
     context: Context, *, id: str, tail: int | None, after: int | None
 ) -> AsyncGenerator[LogLineRecord, None]:
-    principal = context.require(Scope.READ)
-    if tail is not None and after is not None:
-        raise BadUserInput("pass either tail or after, not both")
-    if after is not None and after < 0:
-        raise BadUserInput("after must not be negative")
-    limit = resolve_tail(tail, cap=context.settings.max_tail)
-    job_id = parse_job_id(id)
-    tenant = principal.tenant_filter
-    follow = context.store.follow
-    subscription = _broker(context).subscribe(job_id=job_id)
-    try:
-        if after is None:
-            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit, page=CATCH_UP_PAGE)
-        else:
-            first = await follow.after(
-                job_id=job_id, tenant=tenant, after=after, limit=CATCH_UP_PAGE
-            )
-        if first.job is None:
-            raise NotFound(f"no job with id {job_id}")
-    except BaseException:
-        subscription.release()
-        raise
-    if after is not None:
-        delivered = after
-    else:
-        # The tail's first line, or the end when it is empty; the rest of a tail longer than
-        # a page comes in pages, like any catch-up.
-        delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
+    opened = await _open_log_follow(context, id=id, tail=tail, after=after, page=CATCH_UP_PAGE)
+    job_id, tenant, subscription = opened.job_id, opened.tenant, opened.subscription
+    follow, first, delivered = context.store.follow, opened.first, opened.delivered
 
     async def stream() -> AsyncGenerator[LogLineRecord, None]:
         last = delivered
@@ -176,32 +152,11 @@ async def job_log_batches(
 ) -> AsyncGenerator[LogBatchRecord, None]:
     """jobLogs in batches: each message carries every line since the previous one (at most
     ``max_lines``, and no more text than one response's budget), the backfill too."""
-    principal = context.require(Scope.READ)
-    if tail is not None and after is not None:
-        raise BadUserInput("pass either tail or after, not both")
-    if after is not None and after < 0:
-        raise BadUserInput("after must not be negative")
-    if not 1 <= max_lines <= MAX_BATCH_LINES:
-        raise BadUserInput(f"maxLines must be between 1 and {MAX_BATCH_LINES}")
-    limit = resolve_tail(tail, cap=context.settings.max_tail)
-    job_id = parse_job_id(id)
-    tenant = principal.tenant_filter
-    follow = context.store.follow
-    subscription = _broker(context).subscribe(job_id=job_id)
-    try:
-        if after is None:
-            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit, page=max_lines)
-        else:
-            first = await follow.after(job_id=job_id, tenant=tenant, after=after, limit=max_lines)
-        if first.job is None:
-            raise NotFound(f"no job with id {job_id}")
-    except BaseException:
-        subscription.release()
-        raise
-    if after is not None:
-        delivered = after
-    else:
-        delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
+    opened = await _open_log_follow(
+        context, id=id, tail=tail, after=after, page=max_lines, max_lines=max_lines
+    )
+    job_id, tenant, subscription = opened.job_id, opened.tenant, opened.subscription
+    follow, first, delivered = context.store.follow, opened.first, opened.delivered
     budget = context.budget.allowance()  # a full one: each message is a response of its own
 
     async def stream() -> AsyncGenerator[LogBatchRecord, None]:
@@ -241,6 +196,60 @@ async def job_log_batches(
             subscription.release()
 
     return stream()
+
+
+@dataclass(frozen=True)
+class _OpenedLogs:
+    """A log subscription's start: subscribed before its first read (so no change between the
+    two is missed), with the seq after which its stream begins."""
+
+    job_id: str
+    tenant: str | None
+    subscription: Subscription
+    first: JobWithLines
+    delivered: int
+
+
+async def _open_log_follow(
+    context: Context,
+    *,
+    id: str,
+    tail: int | None,
+    after: int | None,
+    page: int,
+    max_lines: int | None = None,
+) -> _OpenedLogs:
+    """The arguments jobLogs and jobLogBatches share, checked; the subscription and the first
+    read (the tail, or the lines after ``after``, at most ``page`` of them)."""
+    principal = context.require(Scope.READ)
+    if tail is not None and after is not None:
+        raise BadUserInput("pass either tail or after, not both")
+    if after is not None and after < 0:
+        raise BadUserInput("after must not be negative")
+    if max_lines is not None and not 1 <= max_lines <= MAX_BATCH_LINES:
+        raise BadUserInput(f"maxLines must be between 1 and {MAX_BATCH_LINES}")
+    limit = resolve_tail(tail, cap=context.settings.max_tail)
+    job_id = parse_job_id(id)
+    tenant = principal.tenant_filter
+    follow = context.store.follow
+    subscription = _broker(context).subscribe(job_id=job_id)
+    try:
+        if after is None:
+            first = await follow.tail(job_id=job_id, tenant=tenant, limit=limit, page=page)
+        else:
+            first = await follow.after(job_id=job_id, tenant=tenant, after=after, limit=page)
+        if first.job is None:
+            raise NotFound(f"no job with id {job_id}")
+    except BaseException:
+        subscription.release()
+        raise
+    if after is not None:
+        delivered = after
+    else:
+        # The tail's first line, or the end when it is empty; the rest of a tail longer than
+        # a page comes in pages, like any catch-up.
+        delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
+    return _OpenedLogs(job_id, tenant, subscription, first, delivered)
 
 
 async def _lines_after(
