@@ -446,7 +446,14 @@ async def test_dashboard_screens_and_accessibility(
         ran = frozenset({"aria-progressbar-name", "page-has-heading-one"})
         assert serious(seen["axe"], ran=ran) == [], (width, seen["axe"])
     assert result["failedBar"] == RED and result["runningBar"] == BLUE
-    for width in (360, 768, 1280):
+    # The open job is on its second run: both runs' lines, each under its heading, every level.
+    shown = result["open"]
+    assert shown["status"] == "RUNNING" and shown["facts"]["Attempt"] == "2"
+    assert shown["headings"] == ["Attempt 1", "Attempt 2"]
+    assert [line["attempt"] for line in shown["lines"]] == [1, 1, 2, 2, 2, 2, 2]
+    assert {line["level"] for line in shown["lines"]} == {"INFO", "DEBUG", "WARNING", "ERROR"}
+    assert shown["items"] == ["COMPLETED", "RUNNING", "PENDING", "PENDING"]
+    for width in (360, 768, 1440):
         assert (ARTIFACTS / f"dashboard-{width}.png").stat().st_size > 10_000
 
 

@@ -1,7 +1,8 @@
-// The dashboard at three widths (a phone, a tablet, a laptop) with jobs in every state and a
-// running job open: a screenshot of each, whether anything overflows sideways, and axe-core.
+// The dashboard at three widths (a phone, a tablet, a wide screen) with jobs in every state and a
+// running job open, one on its second attempt: a screenshot of each, whether anything overflows
+// sideways, and axe-core.
 
-const WIDTHS = [360, 768, 1280];
+const WIDTHS = [360, 768, 1440];
 
 /** Jobs in every state, made through the API as a user and a worker would. */
 async function populate(t) {
@@ -24,7 +25,15 @@ async function populate(t) {
   await worker.log(failed, [["ERROR", "instagram C1a2B3c4D5e: HTTP 404"]]);
   await worker.fail(failed, "1 of 2 items failed");
 
+  // Running on its second attempt: the first failed, a user retried it.
   const running = await t.createJob(youtube(["OPf0YbXqDm0", "JGwWNGJdvx8", "fJ9rUzIMcZQ", "hT_nvWreIhg"]));
+  await worker.claim();
+  await worker.log(running, [
+    ["INFO", "4 videos to extract"],
+    ["ERROR", "OPf0YbXqDm0: connection reset by the platform"],
+  ]);
+  await worker.fail(running, "connection reset by the platform");
+  await t.graphql(`mutation($id: ID!) { retryJob(id: $id) { status } }`, { id: running }, t.options.key);
   await worker.claim();
   await worker.heartbeat(running, 40);
   await worker.item(running, 0, "COMPLETED");
@@ -49,8 +58,9 @@ export default {
     const jobs = await populate(t);
     await t.signIn(t.options.key, `/#/jobs/${jobs.running}`);
     await page.waitForSelector("#live-state.up");
-    await t.until(() => document.querySelectorAll("#detail-log .log-line").length === 5);
+    await t.until(() => document.querySelectorAll("#detail-log .log-line").length === 7);
     await t.until(() => document.querySelectorAll("tr[data-job-id]").length === 5);
+    const open = await t.detail();
     const widths = {};
     for (const width of WIDTHS) {
       await page.setViewportSize({ width, height: 900 });
@@ -70,6 +80,6 @@ export default {
       overflow: await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth),
       axe: await t.axe(),
     };
-    return { jobs, widths, failedBar: await t.barColor(jobs.failed), runningBar: await t.barColor(jobs.running) };
+    return { jobs, widths, open, failedBar: await t.barColor(jobs.failed), runningBar: await t.barColor(jobs.running) };
   },
 };
