@@ -1,7 +1,8 @@
 """The SDK as a user gets it: ``pip install ./sdk/python`` into a fresh virtualenv outside the
-repository (its build backend and httpx come from the package index), then the README's
-snippet, verbatim, run from an empty directory against a live server; the package is typed
-for mypy --strict, and the ``jobgraph-worker`` command is installed."""
+repository (its build backend and httpx come from the package index), then the worker snippet
+of each README (the project's and the SDK's), verbatim, run from an empty directory against a
+live server; the package is typed for mypy --strict, and the ``jobgraph-worker`` command is
+installed."""
 
 from __future__ import annotations
 
@@ -38,12 +39,19 @@ asyncio.run(Worker(os.environ.get("JOBGRAPH_URL", "http://127.0.0.1:8000/graphql
 """
 
 
-def readme_snippet() -> str:
-    readme = (SDK / "README.md").read_text()
-    section = readme.split("## Write a worker", 1)[1]
+def readme_snippet(readme: Path = SDK / "README.md", heading: str = "## Write a worker") -> str:
+    """The first Python block under ``heading``."""
+    section = readme.read_text().split(heading, 1)[1]
     match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
     assert match is not None
     return match.group(1)
+
+
+# The worker snippets a user copies: the project README's (its own layout) and the SDK's.
+SNIPPETS = {
+    "project_worker.py": readme_snippet(ROOT / "README.md", "## Writing a worker"),
+    "my_worker.py": readme_snippet(),
+}
 
 
 def plain_env(**extra: str) -> dict[str, str]:
@@ -99,12 +107,13 @@ def test_pip_install_into_a_fresh_venv_and_run_the_readme_snippet(tmp_path: Path
     version = run(venv / "bin" / "jobgraph-worker", "--version", cwd=work, timeout=60)
     assert version.returncode == 0 and "jobgraph-worker 0.1.0" in version.stdout
 
-    (work / "my_worker.py").write_text(readme_snippet())
-    # Typed: the snippet passes mypy --strict against the installed package.
+    for name, snippet in SNIPPETS.items():
+        (work / name).write_text(snippet)
+    # Typed: each snippet passes mypy --strict against the installed package.
     typed = subprocess.run(
         [
             *(sys.executable, "-m", "mypy", "--strict", "--python-executable", str(python)),
-            *("--cache-dir", str(tmp_path / "mypy-cache"), "my_worker.py"),
+            *("--cache-dir", str(tmp_path / "mypy-cache"), *SNIPPETS),
         ],
         cwd=work,
         capture_output=True,
@@ -133,32 +142,38 @@ def test_pip_install_into_a_fresh_venv_and_run_the_readme_snippet(tmp_path: Path
                 )["createJob"]["id"]
                 return job_id
 
-        job_id = asyncio.run(create())
-        ran = run(
-            python,
-            "my_worker.py",
-            cwd=work,
-            timeout=120,
-            JOBGRAPH_URL=graphql,
-            JOBGRAPH_API_KEY=keys.work,
-        )
-        assert ran.returncode == 0, ran.stdout + ran.stderr
-
-        async def read() -> tuple[dict[str, Any], list[str]]:
+        async def read(job_id: str) -> tuple[dict[str, Any], list[str]]:
             async with httpx.AsyncClient(timeout=30) as http:
                 api = Api(http, graphql, keys.client)
-                return await api.job(job_id), [line["message"] for line in await api.lines(job_id)]
+                lines = [line["message"] for line in await api.lines(job_id)]
+                return await api.job(job_id), lines
 
-        job, lines = asyncio.run(read())
-    assert job["status"] == "COMPLETED"
-    assert [item["status"] for item in job["items"]] == ["COMPLETED", "SKIPPED", "COMPLETED"]
-    assert lines == [
-        "extracting YOUTUBE dQw4w9WgXcQ",
-        "extracting YOUTUBE privatevid1",
-        "extracting TIKTOK 6718335390845095173",
-    ]
-    # Logging nobody configured still shows what the worker did; the key is never printed.
-    assert f"claimed job {job_id}" in ran.stderr and "done (1 claimed)" in ran.stderr
-    assert keys.work not in ran.stdout + ran.stderr
+        Run = tuple[str, subprocess.CompletedProcess[str], dict[str, Any], list[str]]
+        runs: dict[str, Run] = {}
+        for name in SNIPPETS:
+            job_id = asyncio.run(create())
+            ran = run(
+                python,
+                name,
+                cwd=work,
+                timeout=120,
+                JOBGRAPH_URL=graphql,
+                JOBGRAPH_API_KEY=keys.work,
+            )
+            assert ran.returncode == 0, name + "\n" + ran.stdout + ran.stderr
+            runs[name] = (job_id, ran, *asyncio.run(read(job_id)))
     pip_said = installed.stdout.strip().splitlines()[-1]
-    print(f"\nfresh venv {venv}: {pip_said}; README snippet -> job {job['status']}")
+    print(f"\nfresh venv {venv}: {pip_said}")
+    for name, (job_id, ran, job, lines) in runs.items():
+        assert job["status"] == "COMPLETED", name
+        statuses = [item["status"] for item in job["items"]]
+        assert statuses == ["COMPLETED", "SKIPPED", "COMPLETED"], name
+        assert lines == [
+            "extracting YOUTUBE dQw4w9WgXcQ",
+            "extracting YOUTUBE privatevid1",
+            "extracting TIKTOK 6718335390845095173",
+        ], name
+        # Logging nobody configured still shows what the worker did; the key is never printed.
+        assert f"claimed job {job_id}" in ran.stderr and "done (1 claimed)" in ran.stderr, name
+        assert keys.work not in ran.stdout + ran.stderr, name
+        print(f"{name} (README snippet) -> job {job_id} {job['status']}")
