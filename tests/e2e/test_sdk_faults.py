@@ -1,7 +1,8 @@
 """The worker SDK against a real jobgraph through faults: 429/502/503/504 answers, connection
 resets, answers lost after the server acted (log batches, item reports, completeJob and
-failJob), a real UNAVAILABLE (the database cut away), a real RATE_LIMITED, and an outage
-longer than the lease (the job is lost, requeued, and done on its next attempt)."""
+failJob), a real UNAVAILABLE (the database cut away), a real RATE_LIMITED, an outage shorter
+than the lease (the heartbeat renews it afterwards) and one longer than the lease (the job is
+lost, requeued, and done on its next attempt)."""
 
 from __future__ import annotations
 
@@ -145,6 +146,53 @@ async def test_an_outage_longer_than_the_lease_loses_the_job_then_it_is_done_aga
     assert len(stored) == len(set(stored))
     messages = [record.getMessage() for record in caplog.records]
     assert any("lost its lease" in message for message in messages), messages
+
+
+async def test_the_heartbeat_goes_on_through_an_outage_shorter_than_the_lease(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """Every request fails for half the lease; the heartbeat keeps trying, renews the lease as
+    soon as jobgraph answers again, and the job (one item three leases long, so only the
+    heartbeat holds the lease) completes on its first attempt. A heartbeat that gave up would
+    let the lease lapse and the sweeper requeue the job."""
+    keys = await tenant_keys(sqlite_url, "heartbeat")
+    lease = 4
+    env = {"JOBGRAPH_SWEEP_INTERVAL_SECONDS": "0.2"}
+    with live_server(sqlite_url, tmp_path, env=env) as server:
+        async with (
+            FaultProxy(server.url) as proxy,
+            httpx.AsyncClient(timeout=30) as http,
+        ):
+            api = Api(http, f"{server.url}/graphql", keys.client)
+            job_id = await api.create(CODES[:1])
+            started = asyncio.Event()
+
+            async def process(item: WorkItem, log: JobLog) -> None:
+                started.set()
+                for n in range(48):
+                    log.info(f"line {n}")
+                    await asyncio.sleep(0.25)
+
+            worker = quick_worker(proxy.url, keys.work, process, lease_seconds=lease)
+            client = GraphQLClient(http, proxy.url, keys.work, backoff=FAST)
+            began = time.monotonic()
+            running = asyncio.create_task(worker.run_one(client))
+            await asyncio.wait_for(started.wait(), 10)
+            await asyncio.sleep(0.5)
+            proxy.outage = True
+            await asyncio.sleep(lease / 2)
+            during = proxy.applied[("heartbeat", "503")]
+            proxy.outage = False
+            assert await asyncio.wait_for(running, 60) == "COMPLETED"
+            took = time.monotonic() - began
+            job = await api.job(job_id)
+            stored = await api.lines(job_id)
+    print(f"\nheartbeat outage of {lease / 2:.0f} s in a {lease} s lease; job took {took:.1f} s")
+    assert took > 2 * lease  # it outlived its first lease and the one renewed before the outage
+    assert during >= 3  # the heartbeat kept trying through the outage
+    assert proxy.applied[("heartbeat", PASS)] > took / 0.3 / 2  # and went on after it
+    assert job["status"] == "COMPLETED" and job["attempt"] == 1
+    assert len(stored) == 48 and [line["seq"] for line in stored] == list(range(1, 49))
 
 
 async def test_database_unavailable_mid_job(
