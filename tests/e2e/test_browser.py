@@ -433,6 +433,37 @@ async def test_dashboard_empty_states_and_count(
     assert result["unfiltered"] == {"total": "3 jobs", "rows": 3}
 
 
+async def test_dashboard_says_what_is_wrong_with_a_key_or_the_server(
+    store: Store, server: LiveServer, tmp_path: Path, browser: str
+) -> None:
+    key = await make_key(store, scopes="read,submit")
+    worker_key = await make_key(store, scopes="work", name="pipeline")
+    job = await make_job(store)
+    result = drive(
+        "keyErrors", server, tmp_path, browser, key=key, workerKey=worker_key, jobId=job.id
+    )
+    wrong = result["wrong"]
+    assert wrong["notice"].startswith("This key was refused (UNAUTHENTICATED): ")
+    assert wrong["notice"].endswith("It was not saved.")
+    assert wrong["stored"] is None and wrong["form"] is True
+    assert wrong["table"]["text"] == "Enter an API key above to see your jobs."
+
+    work_only = result["workOnly"]
+    assert work_only["table"] == {
+        "kind": "error",
+        "text": "This key has no read scope, so it cannot list jobs.",
+        "button": None,
+    }
+    assert work_only["me"] == "pipeline · tenant default · work"
+    assert work_only["form"] is True and work_only["notice"] is False and work_only["stored"]
+
+    unreachable = result["unreachable"]
+    assert unreachable["table"]["kind"] == "error" and unreachable["rows"] == 0
+    assert unreachable["table"]["text"].startswith("Could not reach the server: network error")
+    assert unreachable["table"]["button"] == "Try again"
+    assert result["back"] == {"rows": 1, "total": "1 job", "placeholder": 0}
+
+
 async def test_dashboard_screens_and_accessibility(
     store: Store, server: LiveServer, tmp_path: Path, browser: str
 ) -> None:

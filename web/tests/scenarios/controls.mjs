@@ -1,5 +1,6 @@
 // The dashboard's controls: what each key's scopes allow, the confirmation before a cancel, a
-// URL per job, the keyboard, and the empty states and the count.
+// URL per job, the keyboard, the empty states and the count, and what a bad key or an
+// unreachable server shows.
 
 async function openByHash(t, id) {
   await t.page.evaluate((jobId) => {
@@ -8,6 +9,19 @@ async function openByHash(t, id) {
   await t.until((jobId) => document.querySelector("#detail-id")?.textContent === jobId && document.querySelector("#detail-facts .badge"), id);
   return t.detail();
 }
+
+/** The message shown in place of the rows, its kind, and its button (if any). */
+const placeholder = (page) =>
+  page.evaluate(() => {
+    const row = document.querySelector("tr.placeholder");
+    return {
+      kind: [...(row?.classList ?? [])].filter((name) => name !== "placeholder").join(" "),
+      text: row?.querySelector("td").firstChild.textContent ?? null,
+      button: row?.querySelector("button")?.textContent ?? null,
+    };
+  });
+
+const storedKey = (page) => page.evaluate(() => localStorage.getItem("jobgraph.apiKey"));
 
 const submitForm = (page) =>
   page.evaluate(() => {
@@ -160,6 +174,53 @@ export default {
     result.escaped = { hash: await page.evaluate(() => window.location.hash), focus: await focused() };
     await page.keyboard.press("Tab");
     result.tabOut = await focused();
+    return result;
+  },
+
+  /**
+   * A wrong key (refused, not kept), a key without the read scope, then a good key while the
+   * server cannot be reached (the page says so and offers to try again, which then works).
+   */
+  async keyErrors(t) {
+    const { page, options } = t;
+    const result = {};
+    await t.goto("/");
+    await page.waitForSelector("tr.placeholder.signed-out");
+    await t.setKey("jg_not-a-key-of-this-server");
+    await page.waitForSelector("#notice:not([hidden])");
+    result.wrong = {
+      notice: await page.locator("#notice").innerText(),
+      stored: await storedKey(page),
+      table: await placeholder(page),
+      form: (await submitForm(page)).hidden,
+    };
+
+    await t.setKey(options.workerKey);
+    await page.waitForSelector("tr.placeholder.error");
+    result.workOnly = {
+      table: await placeholder(page),
+      me: await page.locator("#me-info").innerText(),
+      form: (await submitForm(page)).hidden,
+      notice: await page.locator("#notice").isVisible(),
+      stored: (await storedKey(page)) === options.workerKey,
+    };
+
+    await t.setKey(options.key);
+    await t.row(options.jobId).waitFor();
+    // The server goes away: every GraphQL request fails as a dropped connection does.
+    await page.route("**/graphql", (route) => route.abort("connectionrefused"));
+    await page.reload();
+    await page.waitForSelector("tr.placeholder.error button");
+    result.unreachable = { table: await placeholder(page), rows: await page.locator("tr[data-job-id]").count() };
+    await t.shot("dashboard-unreachable");
+    await page.unroute("**/graphql");
+    await page.click("tr.placeholder.error button");
+    await t.row(options.jobId).waitFor();
+    result.back = {
+      rows: await page.locator("tr[data-job-id]").count(),
+      total: await page.locator("#total").innerText(),
+      placeholder: await page.locator("tr.placeholder").count(),
+    };
     return result;
   },
 
