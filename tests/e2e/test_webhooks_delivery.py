@@ -8,11 +8,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import itertools
+import ssl
 import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from standardwebhooks import WebhookVerificationError
@@ -21,7 +23,7 @@ from domain.webhooks import WebhookEvent
 from server import webhook_http
 from storage.webhook_records import WebhookSpec
 from tests.factories import video
-from tests.webhook_receiver import Answer, Call, Receiver
+from tests.webhook_receiver import Answer, Call, Receiver, self_signed
 from tests.webhook_support import (
     BEAT,
     CANCEL,
@@ -86,7 +88,26 @@ async def test_each_event_once_signed(database_url: str, tmp_path: Path) -> None
     every_call = [call for calls in by_path.values() for call in calls]
     assert len({call.webhook_id for call in every_call}) == len(every_call) == 7
     done = next(call for call in by_path["/a"] if call.payload["type"] == "job.completed")
-    data = done.verify(secret)["data"]
+    body = done.verify(secret)
+    # Exactly the issue's thin payload: nothing more, nothing less.
+    assert set(body) == {"type", "timestamp", "data"}
+    assert datetime.fromisoformat(body["timestamp"]).tzinfo is not None
+    data = body["data"]
+    assert set(data) == {
+        "id",
+        "status",
+        "progress",
+        "attempt",
+        "error",
+        "itemCounts",
+        "createdAt",
+        "updatedAt",
+        "finishedAt",
+    }
+    assert all(
+        datetime.fromisoformat(data[name]).tzinfo is not None
+        for name in ("createdAt", "updatedAt", "finishedAt")
+    )
     assert data["id"] == completed and data["status"] == "COMPLETED" and data["progress"] == 100
     assert data["itemCounts"] == {
         "total": 2,
@@ -195,6 +216,60 @@ async def test_retry_after_and_timeouts(database_url: str, tmp_path: Path) -> No
     assert slow_attempts[0]["durationMs"] < 3000
     assert slow_attempts[1]["status"] == "SUCCEEDED"
     print(f"\nRetry-After: 2 -> next attempt {waited:.2f} s later")
+
+
+async def test_attempts_in_flight_are_bounded_per_process(
+    database_url: str, tmp_path: Path
+) -> None:
+    """JOBGRAPH_WEBHOOK_CONCURRENCY caps the attempts one process has in flight: six slow
+    receivers are called two at a time, and every call still goes out."""
+    hold = 1.5
+    options = {"webhook_concurrency": 2, "webhook_timeout_seconds": 10}
+    async with Receiver().running() as receiver, jobgraph(database_url, tmp_path, **options) as jg:
+        receiver.default = Answer(200, delay=hold)
+        jobs = [await jg.create(receiver.url(f"/slow{index}")) for index in range(6)]
+        for job_id in jobs:
+            await finish(jg, job_id)
+        for index in range(6):
+            await receiver.wait_for(f"/slow{index}", 1, timeout=30)
+        for job_id in jobs:
+            assert [d["status"] for d in await jg.settled(job_id, 1)] == ["SUCCEEDED"]
+    arrivals = sorted(call.at for call in receiver.calls)
+    assert len(arrivals) == 6
+    assert receiver.peak_in_flight == 2, receiver.peak_in_flight
+    # The third call waits for a slot: it starts only when one of the first two has ended.
+    assert arrivals[2] - arrivals[0] >= hold * 0.9, arrivals
+    print(f"\nconcurrency 2, six {hold} s receivers: at most {receiver.peak_in_flight} at once")
+
+
+async def test_https_connects_to_the_pinned_address_and_checks_the_name(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over HTTPS the connection goes to the resolved address while TLS (SNI and the
+    certificate check) names the host: a certificate for the host name, with no address in it,
+    is accepted; the same server reached under another name fails the check and gets nothing."""
+    cert = self_signed(tmp_path, "hooks.example.test")
+    trusting = ssl.create_default_context(cafile=str(cert.cert_file))
+    # The sender's TLS context (httpx's default, the public CAs) trusts this certificate only.
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda *_, **__: trusting)
+    spy = ConnectionSpy(monkeypatch)
+    resolve_to(monkeypatch, {"hooks.example.test": "127.0.0.1", "other.example.test": "127.0.0.1"})
+    async with Receiver(tls=cert).running() as receiver, jobgraph(database_url, tmp_path) as jg:
+        named = await jg.create(f"https://hooks.example.test:{receiver.port}/tls")
+        other = await jg.create(f"https://other.example.test:{receiver.port}/wrong-name")
+        await finish(jg, named)
+        await finish(jg, other)
+        (call,) = await receiver.wait_for("/tls", 1)
+        (ok,) = await jg.settled(named, 1)
+        refused = await jg.settled(other, 4)  # the whole (short) schedule
+        secret = await jg.secret()
+    assert ok["status"] == "SUCCEEDED" and ok["responseStatus"] == 200
+    assert call.headers["host"] == f"hooks.example.test:{receiver.port}"
+    assert call.verify(secret)["type"] == "job.completed"
+    assert receiver.calls_to("/wrong-name") == []
+    assert [d["status"] for d in refused] == ["FAILED", "FAILED", "FAILED", "GAVE_UP"]
+    assert all("CERTIFICATE_VERIFY_FAILED" in d["error"] for d in refused), refused
+    assert set(spy.targets) == {"127.0.0.1"}
 
 
 async def test_rotation_signs_with_both_secrets(database_url: str, tmp_path: Path) -> None:
