@@ -75,8 +75,9 @@ class PgReads:
                 # Waiting for a free connection is bounded like SQLAlchemy's pool_timeout.
                 conn = await pool.acquire(timeout=self._connect_timeout)
                 try:
-                    if sql.observe is not None:
-                        with sql.observe(text):
+                    span = sql.observe(text) if sql.observe is not None else None
+                    if span is not None:
+                        with span:
                             return await _execute(conn, text, args, first)
                     return await _execute(conn, text, args, first)
                 except _BROKEN:

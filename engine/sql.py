@@ -40,9 +40,11 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 FAST_PATHS_OPTION = "jobgraph_fast_paths"
 T = TypeVar("T")
-# Called around each statement run on the driver directly, with its text (a tracing span,
-# set by the composition root when tracing is on); SQLAlchemy's own events see the others.
-observe: Callable[[str], AbstractContextManager[Any]] | None = None
+# Called before each statement run on the driver directly, with its text: a context manager to
+# run the statement in (a tracing span, set by the composition root when tracing is on), or
+# None when this statement is not observed (a trace the sampler dropped), which then costs
+# one call. SQLAlchemy's own events see the other statements.
+observe: Callable[[str], AbstractContextManager[Any] | None] | None = None
 
 # For each positional parameter of a compiled text: the parameter it takes its value from,
 # the index within an expanding one (None for a plain one), and its bind processor.
@@ -167,8 +169,9 @@ def raw_rows(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence[Sequ
     """Runs SQL text with positional parameters on the Connection's sqlite3 connection."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    if observe is not None:
-        with observe(sql):
+    span = observe(sql) if observe is not None else None
+    if span is not None:
+        with span:
             return driver.execute(sql, values).fetchall()  # type: ignore[no-any-return]
     rows: Sequence[Sequence[Any]] = driver.execute(sql, values).fetchall()
     return rows
@@ -179,8 +182,9 @@ def raw_first_row(conn: Connection, sql: str, values: Sequence[Any]) -> Sequence
     there is no other row (each step releases the GIL and takes it back)."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    if observe is not None:
-        with observe(sql):
+    span = observe(sql) if observe is not None else None
+    if span is not None:
+        with span:
             return _first_row(driver, sql, values)
     return _first_row(driver, sql, values)
 
@@ -199,8 +203,9 @@ def raw_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -
     SQLAlchemy's executemany builds a parameter dict per row."""
     driver = conn.connection.driver_connection
     assert driver is not None
-    if observe is not None:
-        with observe(sql):
+    span = observe(sql) if observe is not None else None
+    if span is not None:
+        with span:
             driver.executemany(sql, rows)
         return
     driver.executemany(sql, rows)

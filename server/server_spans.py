@@ -5,18 +5,18 @@ globally configured propagator), named ``{method} {path}`` for HTTP and ``WS {pa
 WebSocket, with the HTTP semantic conventions' attributes. Everything below it — the
 operation's span, its statements' spans — is its child.
 
-Its cost when the sampler drops the trace is one header lookup, the propagator and the sampler's
-decision: attributes are read and ``send`` is wrapped only for a recorded span, and the spans
-below check the same decision (``telemetry.tracing.unsampled``), so a 1 % sampler leaves the
-other 99 % of requests nearly as cheap as with tracing off.
+Its cost when the sampler drops the trace is one pass over the headers, the propagator when the
+caller sent a trace, and the sampler's decision (``telemetry.tracing.start_server_span``): no
+span is built or made current, attributes are read and ``send`` is wrapped only for a recorded
+span, and the spans below check the same decision (``telemetry.tracing.unsampled``), so a 1 %
+sampler leaves the other 99 % of requests nearly as cheap as with tracing off.
 """
 
 from __future__ import annotations
 
-from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import Getter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from telemetry import tracing
@@ -55,18 +55,19 @@ class ServerSpanMiddleware:
         parent = propagate.extract(carrier, getter=_GETTER) if carrier else None
         path = scope.get("path", "")
         method = scope.get("method", "GET") if kind == "http" else "WS"
-        span = tracing.tracer().start_span(f"{method} {path}", context=parent, kind=SpanKind.SERVER)
-        if not span.is_recording():
-            # A dropped trace: its context is still current below (its trace id in log lines,
-            # and the sign for the spans below to skip themselves), set without the
-            # recording span's exception and status bookkeeping.
-            token = otel_context.attach(trace.set_span_in_context(span, parent))
-            dropped = tracing.mark_dropped()
+        started = tracing.start_server_span(f"{method} {path}", parent)
+        if isinstance(started, tuple):
+            # A dropped trace: nothing below records, and log lines take the dropped span's
+            # ids from the mark (``telemetry.tracing.current_ids``).
+            dropped = tracing.mark_dropped(started)
             try:
                 await self.app(scope, receive, send)
             finally:
                 tracing.unmark_dropped(dropped)
-                otel_context.detach(token)
+            return
+        span = started
+        if not span.is_recording():  # tracing was shut down (the end of a test)
+            await self.app(scope, receive, send)
             return
         with trace.use_span(span, end_on_exit=True):
             client = scope.get("client") or ("", 0)

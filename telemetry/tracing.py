@@ -25,10 +25,13 @@ from contextvars import ContextVar, Token
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
-from opentelemetry.trace import SpanKind, Tracer
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.trace import Span, SpanKind, Tracer
 from sqlalchemy import Engine, event
 
 TRACER_NAME = "jobgraph"
@@ -55,7 +58,7 @@ def configure(processor: SpanProcessor | None = None) -> TracerProvider:
     global _provider
     if _provider is not None:
         return _provider
-    provider = TracerProvider(resource=Resource.create())
+    provider = TracerProvider(resource=Resource.create(), id_generator=_PresetTraceIds())
     provider.add_span_processor(processor or BatchSpanProcessor(_exporter()))
     _provider = provider
     return provider
@@ -85,10 +88,52 @@ def tracer() -> Tracer:
     return _tracer
 
 
-# True for the length of a request whose trace the sampler dropped (``server.server_spans``):
-# the checks below run for every statement, and a context variable answers them sooner than
-# the current span does.
-_dropped: ContextVar[bool] = ContextVar("jobgraph_trace_dropped", default=False)
+# The trace and span ids of a request's SERVER span whose trace the sampler dropped, for the
+# length of that request (``server.server_spans``); None otherwise. The checks below run for
+# every statement, and a context variable answers them sooner than the current span does; and a
+# dropped span is never made current in OpenTelemetry's context at all (attaching it costs more
+# than the rest of a dropped request's tracing together), so log lines take its ids from here.
+_dropped: ContextVar[tuple[int, int] | None] = ContextVar("jobgraph_trace_dropped", default=None)
+
+# The trace id the next root span is to have (``start_server_span``), or None for a random one.
+_preset_trace_id: ContextVar[int | None] = ContextVar("jobgraph_preset_trace_id", default=None)
+
+
+class _PresetTraceIds(RandomIdGenerator):
+    """Random ids, except that a request's trace id can be chosen before its span exists: the
+    sampling decision is asked first, on that id, and the span made only for a sampled trace
+    gets the same id (so the decision the sampler made is the span's)."""
+
+    def generate_trace_id(self) -> int:
+        preset = _preset_trace_id.get()
+        return super().generate_trace_id() if preset is None else preset
+
+
+def start_server_span(name: str, parent: Context | None) -> Span | tuple[int, int]:
+    """The SERVER span of a request, or, when the sampler drops its trace, that span's trace and
+    span ids (for ``mark_dropped``) without building a span: the decision is the sampler's own
+    (``should_sample`` on the trace id the span would get), asked before the SDK's span set-up,
+    which is what most requests under a low sampling ratio would otherwise pay for nothing."""
+    provider = _provider
+    if provider is None:
+        return trace.INVALID_SPAN
+    if parent is not None:
+        # The caller's trace: its sampled flag is what a parent-based sampler follows.
+        span = tracer().start_span(name, context=parent, kind=SpanKind.SERVER)
+        if span.is_recording():
+            return span
+        context = span.get_span_context()
+        return context.trace_id, context.span_id
+    ids = provider.id_generator
+    trace_id = ids.generate_trace_id()
+    decision = provider.sampler.should_sample(None, trace_id, name, SpanKind.SERVER).decision
+    if decision is Decision.DROP:
+        return trace_id, ids.generate_span_id()
+    token = _preset_trace_id.set(trace_id)
+    try:
+        return tracer().start_span(name, kind=SpanKind.SERVER)
+    finally:
+        _preset_trace_id.reset(token)
 
 
 def unsampled() -> bool:
@@ -96,19 +141,20 @@ def unsampled() -> bool:
     would be dropped too (a parent-based sampler follows the parent; a ratio sampler decides by
     the trace id, which a child shares), so the per-statement and per-event spans skip
     building one: that is what keeps a 1 % sampler cheap on the other 99 %."""
-    if _dropped.get():
+    if _dropped.get() is not None:
         return True
     span = trace.get_current_span()
     return span.get_span_context().is_valid and not span.is_recording()
 
 
-def mark_dropped() -> Token[bool]:
-    """Say, for the current context, that its trace is dropped (``unsampled`` without asking
-    the span); ``unmark_dropped`` with the token ends it."""
-    return _dropped.set(True)
+def mark_dropped(ids: tuple[int, int]) -> Token[tuple[int, int] | None]:
+    """Say, for the current context, that its trace is dropped, with the ids of the dropped
+    span that stands for it (``unsampled`` and ``current_ids`` answer from it);
+    ``unmark_dropped`` with the token ends it."""
+    return _dropped.set(ids)
 
 
-def unmark_dropped(token: Token[bool]) -> None:
+def unmark_dropped(token: Token[tuple[int, int] | None]) -> None:
     _dropped.reset(token)
 
 
@@ -121,15 +167,12 @@ def shutdown() -> None:
         _tracer = None
 
 
-_UNRECORDED: AbstractContextManager[None] = nullcontext()
-
-
-def statement_span(statement: str, system: str = "sqlite") -> AbstractContextManager[None]:
+def statement_span(statement: str, system: str = "sqlite") -> AbstractContextManager[None] | None:
     """A CLIENT span for one statement run on the database driver directly, shaped as the
-    OpenTelemetry SQLAlchemy instrumentation shapes its own; a shared no-op under a dropped
-    trace (it runs for every statement, so that case makes nothing)."""
-    if unsampled():
-        return _UNRECORDED
+    OpenTelemetry SQLAlchemy instrumentation shapes its own; None under a dropped trace (it
+    runs for every statement, so that case makes nothing and asks the flag first)."""
+    if _dropped.get() is not None or unsampled():
+        return None
     return _statement_span(statement, system)
 
 
@@ -164,7 +207,7 @@ def trace_engine(engine: Engine) -> None:
     system = "postgresql" if engine.dialect.name == "postgresql" else engine.dialect.name
 
     def before(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        manager = statement_span(statement, system)
+        manager = statement_span(statement, system) or nullcontext()
         manager.__enter__()
         conn.info.setdefault("jobgraph.spans", []).append(manager)
 
@@ -186,6 +229,9 @@ def trace_engine(engine: Engine) -> None:
 
 def current_ids() -> tuple[str, str] | None:
     """The current span's trace and span ids, as the W3C trace context writes them."""
+    dropped = _dropped.get()
+    if dropped is not None:
+        return f"{dropped[0]:032x}", f"{dropped[1]:016x}"
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return None

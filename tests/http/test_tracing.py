@@ -212,3 +212,67 @@ def test_a_document_is_described_once_per_text() -> None:
     assert described(text, parse("{ other }")) == first  # remembered by its text
     big = "{ jobs { edges { node { id } } } }" + " " * 9000
     assert described(big, parse(big)) == "{ jobs { edges { node { id } } } }"
+
+
+@pytest.fixture
+def half_sampled(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Tracing with the ratio sampler at 0.5, as ``OTEL_TRACES_SAMPLER`` sets it."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    exporter = InMemorySpanExporter()
+    tracing.configure(SimpleSpanProcessor(exporter))
+    yield exporter
+    tracing.shutdown()
+    engine.sql.observe = None
+
+
+async def test_a_ratio_sampler_keeps_its_ratio_and_its_own_decision(
+    half_sampled: InMemorySpanExporter, database_url: str
+) -> None:
+    """The request's sampling decision is asked before its span exists; the span made for a
+    sampled trace must carry the trace id that decision was made on (a second, independent
+    draw would sample a quarter of the requests instead of half)."""
+    settings = Settings(database_url=database_url, env="test")
+    application = create_app(settings)
+    lines: list[dict[str, str]] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(json.loads(JsonFormatter().format(record)))
+
+    access = logging.getLogger("jobgraph.access")
+    handler, previous = Keep(), access.level
+    access.addHandler(handler)
+    access.setLevel(logging.INFO)
+    try:
+        async with application.router.lifespan_context(application):
+            key = await make_key(application.state.store)
+            transport = httpx.ASGITransport(app=application)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+                half_sampled.clear()
+                for _ in range(400):
+                    response = await http.post(
+                        "/graphql", json={"query": "{ me { name } }"}, headers={"X-API-Key": key}
+                    )
+                    assert response.status_code == 200
+    finally:
+        access.removeHandler(handler)
+        access.setLevel(previous)
+    sampler = tracing.provider().sampler  # type: ignore[union-attr]
+    server = [s for s in half_sampled.get_finished_spans() if s.kind is SpanKind.SERVER]
+    # 400 fair draws: 200 expected, 5 standard deviations either side.
+    assert 150 <= len(server) <= 250, len(server)
+    for span in server:
+        decision = sampler.should_sample(None, span.context.trace_id, span.name).decision
+        assert decision.is_sampled(), f"{span.context.trace_id:032x}"
+        assert span.parent is None and span.context.trace_flags.sampled
+    # Every request's log line carries its trace: the recorded ones' ids, and for a dropped
+    # one the ids its SERVER span would have had (a trace no span of which was exported).
+    recorded = {(f"{s.context.trace_id:032x}", f"{s.context.span_id:016x}") for s in server}
+    logged = [(line["trace_id"], line["span_id"]) for line in lines]
+    assert len(logged) == 400 and len(set(logged)) == 400
+    assert recorded <= set(logged)
+    for trace_id, span_id in set(logged) - recorded:
+        assert len(trace_id) == 32 and len(span_id) == 16
+        decision = sampler.should_sample(None, int(trace_id, 16), "POST /graphql").decision
+        assert not decision.is_sampled(), trace_id
