@@ -123,8 +123,12 @@ class WebhookWorker:
             except Exception:
                 # One bad tick must not end deliveries for the process's lifetime.
                 log.exception("webhook worker tick failed")
+            # asyncio.timeout, not wait_for: on Python 3.11, a cancel arriving just as the wake
+            # does is swallowed by wait_for (it returns the wait's result), and stop() would then
+            # wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll)
+                async with asyncio.timeout(self._poll):
+                    await self._wake.wait()
 
     def _spawn(self, claimed: ClaimedDelivery) -> None:
         task = asyncio.create_task(self._deliver(claimed), name=f"webhook-{claimed.id}")
