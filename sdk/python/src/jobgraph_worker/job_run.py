@@ -95,11 +95,13 @@ class JobRun:
     async def run(self) -> str:
         started = time.monotonic()
         pending = sum(item["status"] in _UNFINISHED for item in self.items)
+        count = len(self.items)
         log.info(
-            "claimed job %s (attempt %d, %d items, %d to do)",
+            "claimed job %s (attempt %d, %d %s, %d to do)",
             self.job_id,
             self.attempt,
-            len(self.items),
+            count,
+            "item" if count == 1 else "items",
             pending,
         )
         self.processing = asyncio.create_task(self._process_all())

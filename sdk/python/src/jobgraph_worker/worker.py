@@ -179,7 +179,8 @@ class Worker:
         if self._grace is not None:
             self._grace.cancel()
         if self._stopping:
-            log.info("worker %s stopped (%d jobs claimed)", self.worker_id, claimed)
+            noun = "job" if claimed == 1 else "jobs"
+            log.info("worker %s stopped (%d %s claimed)", self.worker_id, claimed, noun)
         return claimed
 
     async def run_one(self, client: GraphQLClient) -> str | None:
