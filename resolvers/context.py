@@ -40,6 +40,9 @@ class Context:
     extra: dict[str, Any] = field(default_factory=dict)
     # Shared by every request of one app (set by the view); None at the schema level: no limit.
     rate_limiter: RateLimiter | None = None
+    # A cohort's producer (server.cohorts): its log streams start where the log ends, since
+    # each member reads its own backfill.
+    live_edge_only: bool = False
     _loaders: Loaders | None = field(default=None, repr=False)
     _budget: ResponseBudget | None = field(default=None, repr=False)
 

@@ -232,6 +232,8 @@ async def _open_log_follow(
     job_id = parse_job_id(id)
     tenant = principal.tenant_filter
     follow = context.store.follow
+    if context.live_edge_only:
+        after, limit = None, 0  # a cohort's producer: the members read their own backfill
     subscription = _broker(context).subscribe(job_id=job_id)
     try:
         if after is None:

@@ -8,11 +8,15 @@ payload once; every member's transport splices its own operation id around those
 encoding however many sockets watch it.
 
 A member starts on a stream of its own: its backfill (``tail`` / ``after``) is its own, as
-without cohorts. Meanwhile the cohort's results queue for it. Each message of a live stream is
-marked with the span of history it covers (``live.positions``); as soon as the next queued
-shared result starts exactly where the member's own last message ended, the member drops its
-own stream and goes on with the shared results: no gap, no duplicate. A member whose own
-stream never meets the cohort's (one that falls behind for good) simply stays on its own.
+without cohorts. The producer's log stream has none: it starts where the log ends when it
+opens (``Context.live_edge_only``), so a cohort runs live events only. A producer reading the
+backfill as fast as the store answers would fill the queues of members reading at their
+sockets' pace, overflow them and hold the log in memory. Meanwhile the cohort's results
+queue for the member. Each message of a live stream is marked with the span of history it
+covers (``live.positions``); as soon as the next queued shared result starts exactly where
+the member's own last message ended, the member drops its own stream and goes on with the
+shared results: no gap, no duplicate. A member whose own stream never meets the cohort's
+(one that falls behind for good) simply stays on its own.
 
 Each member has a bounded queue. One that does not keep up is dropped alone, with the same
 ``SUBSCRIPTION_OVERFLOW`` error (and ``resumeAfter``) as without cohorts; the producer and
@@ -247,7 +251,7 @@ class Cohorts:
         if cohort is None:
             cohort = self._cohorts[key] = _Cohort(key)
             producer_context = Context.for_store(
-                context.store, context.settings, principal=principal
+                context.store, context.settings, principal=principal, live_edge_only=True
             )
             cohort.task = asyncio.create_task(self._produce(cohort, start, producer_context))
         feed = _Feed(self._max_queue)

@@ -143,6 +143,38 @@ async def test_a_slow_member_is_dropped_alone(
     assert log_seqs(slow_part + lines) == list(range(1, extensions["resumeAfter"] + 1))
 
 
+@pytest.mark.parametrize("query", [LOGS, BATCHES])
+async def test_a_backlog_longer_than_the_queue_reaches_a_member_that_keeps_reading(
+    members: Members, live_store: Store, query: str
+) -> None:
+    """The cohort's producer reads no backfill: each member reads its own at its own pace, so
+    a log far longer than a member's queue (8 here) is neither run through the cohort as fast
+    as the store answers (into queues that overflow a member reading at a socket's pace, and
+    hold the log in memory) nor lost; the cohort runs live lines only."""
+    job = await make_job(live_store, lines=200)
+    await set_status(live_store, job.id, JobStatus.RUNNING)
+    variables = {"id": job.id, "tail": 200} if query == LOGS else {"id": job.id, "after": 0}
+
+    async def read(stream: Any) -> list[Any]:
+        out: list[Any] = []
+        async with asyncio.timeout(30):
+            async for result in stream:
+                out.append(result)
+                await asyncio.sleep(0.002)  # a socket's pace: slower than reading the store
+        return out
+
+    streams = [await members.join(query, variables) for _ in range(3)]
+    readers = [asyncio.create_task(read(stream)) for stream in streams]
+    await asyncio.sleep(0.5)
+    for n in range(5):  # lines 201..205, live
+        await append_logs(live_store, job.id, 1, first=201 + n)
+        await asyncio.sleep(0.02)
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    for reader in readers:
+        assert log_seqs(await reader) == list(range(1, 206))  # no SUBSCRIPTION_OVERFLOW
+    assert members.cohorts.executions <= 5 + 1  # the live lines (and the end), no backfill
+
+
 async def test_tenants_never_share(members: Members, live_store: Store) -> None:
     job = await make_job(live_store, tenant="acme", lines=2)
     ours = await members.join(LOGS, {"id": job.id}, as_=principal(tenant="acme"))
