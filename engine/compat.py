@@ -33,9 +33,11 @@ from graphql import (
     GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
+    Node,
     Undefined,
 )
 from graphql.execution.collect_fields import FieldDetailsList, FragmentDetails, GroupedFieldSet
+from graphql.language import printer
 from graphql.pyutils import AwaitableOrValue, Path, RefMap
 from graphql.pyutils.gather_with_cancel import gather_with_cancel
 from graphql.utilities.coerce_input_value import coerce_default_value
@@ -69,7 +71,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
 from strawberry.types.execution import ExecutionContext as StrawberryExecutionContextData
-from strawberry.types.execution import ExecutionResult, SubscriptionExecutionResult
+from strawberry.types.execution import (
+    ExecutionResult,
+    PreExecutionError,
+    SubscriptionExecutionResult,
+)
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -95,6 +101,7 @@ __all__ = [
     "HTTPException",
     "Internal",
     "InvalidOperationTypeError",
+    "PreExecutionError",
     "StartMessage",
     "StrawberryExecutionContext",
     "StrawberryField",
@@ -102,6 +109,7 @@ __all__ = [
     "SubscriptionExecutionResult",
     "UnsetType",
     "WebSocketDisconnected",
+    "bound_quoted_values",
     "cached_hooks_runner",
     "coerce_default_value",
     "core_schema",
@@ -393,6 +401,32 @@ def set_field_merging_budget(work: int) -> None:
     overlapping_fields_can_be_merged.MAX_COMPLEXITY_BUDGET = work
 
 
+# The most of a value's text an input error quotes.
+QUOTED_VALUE_CHARS = 200
+# The module, not its function of the same name that graphql.utilities exports.
+_input_validation = importlib.import_module("graphql.utilities.validate_input_value")
+
+
+def _quoted_value(ast: Node) -> str:
+    """graphql-core's rendering of a value in an input error, cut at ``QUOTED_VALUE_CHARS``.
+
+    Each unknown field of an input object is an error quoting the whole object, so an object
+    of n fields would cost n times its size (up to the error cap): a 20 KB document would hold
+    the event loop for seconds and answer megabytes. A value longer than the cap in the
+    document is quoted from its source text instead of printed."""
+    loc = ast.loc
+    if loc is not None and loc.end - loc.start > QUOTED_VALUE_CHARS:
+        head = " ".join(loc.source.body[loc.start : loc.start + QUOTED_VALUE_CHARS].split())
+        return f"{head} …"
+    text = printer.print_for_error(ast)
+    return text if len(text) <= QUOTED_VALUE_CHARS else f"{text[:QUOTED_VALUE_CHARS]} …"
+
+
+def bound_quoted_values() -> None:
+    """Input validation's errors quote values with ``_quoted_value`` (process-wide, once)."""
+    _input_validation.print_for_error = _quoted_value  # type: ignore[attr-defined]
+
+
 def input_default(field: GraphQLInputField) -> Any:
     return coerce_default_value(field)
 
@@ -653,6 +687,9 @@ INTERNALS: tuple[Internal, ...] = (
     ),
     Internal(_EXECUTOR, "collect_subfields", ("self", "return_type", "field_details_list")),
     Internal(overlapping_fields_can_be_merged, "MAX_COMPLEXITY_BUDGET"),
+    # Replaced by bound_quoted_values: the module's own name for the printer, and the printer.
+    Internal(_input_validation, "print_for_error"),
+    Internal(printer, "print_for_error", ("ast",)),
     Internal(
         importlib.import_module("graphql.utilities.coerce_input_value"),
         "coerce_default_value",

@@ -3,7 +3,8 @@ and the engine's fast paths when ``JOBGRAPH_FAST_PATHS`` is on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import strawberry
@@ -12,11 +13,11 @@ from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 import engine
-from engine.compat import EventSafeExecutionContext
+from engine.compat import EventSafeExecutionContext, PreExecutionError, bound_quoted_values
 from schema.auth import ApiKeyAuth
 from schema.document_cache import DocumentCache, DocumentStore
 from schema.document_limits import DocumentLimits
-from schema.errors import label_errors
+from schema.errors import label_errors, release_tracebacks
 from schema.mutation import Mutation
 from schema.query import Query
 from schema.rate_limit import RateLimit
@@ -50,12 +51,45 @@ class JobgraphSchema(strawberry.Schema):
             )
         return super().create_extensions_runner(execution_context, extensions)
 
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        results = await super().stream(*args, **kwargs)
+        if not hasattr(results, "__anext__"):
+            return results
+        return self._refusals_answered(results)
+
+    async def _refusals_answered(
+        self, results: AsyncGenerator[Any, None]
+    ) -> AsyncGenerator[Any, None]:
+        """The stream, with a refusal by an extension's ``on_operation`` hook (a document too
+        large, a list too long) answered as the pre-execution error it is. ``execute`` turns
+        such a refusal into an error result; Strawberry's stream enters those hooks outside its
+        error handling, so the exception would end the operation with a bare ``complete``
+        (graphql-transport-ws), nothing at all (graphql-ws) or a broken multipart response."""
+        async with contextlib.aclosing(results):
+            try:
+                first = await anext(results)
+            except StopAsyncIteration:
+                return
+            except Exception as refusal:  # what ``execute`` catches, answered alike
+                error = (
+                    refusal
+                    if isinstance(refusal, GraphQLError)
+                    else GraphQLError(str(refusal), original_error=refusal)
+                )
+                self.process_errors([error])
+                yield PreExecutionError(data=None, errors=[error])
+                return
+            yield first
+            async for result in results:
+                yield result
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: Any | None = None
     ) -> None:
         if self.hide_suggestions:
             strip_suggestions(errors)
         label_errors(errors)
+        release_tracebacks(errors)
 
 
 def build_schema(
@@ -67,6 +101,7 @@ def build_schema(
     extension that may refuse an operation up front — Strawberry does not unwind hooks entered
     before a refusing one, so refusals still reach them."""
     settings = settings or Settings()
+    bound_quoted_values()
     production = settings.is_production
     # Order matters: authentication wraps everything, so nothing runs without a key; the
     # rate limit counts authenticated operations only.

@@ -1,4 +1,5 @@
-"""Every error leaves with ``extensions.code``; unexpected exceptions are logged, then masked.
+"""Every error leaves with ``extensions.code``; unexpected exceptions are logged, then masked;
+then each error lets go of its traceback.
 
 This runs from ``Schema.process_errors``, the one hook Strawberry calls for every error —
 parse and validation errors, resolver errors, and errors raised by other extensions — before
@@ -34,3 +35,25 @@ def label_errors(errors: Iterable[GraphQLError]) -> None:
         elif not (error.extensions or {}).get("code"):
             # Documents that do not parse or validate, variables that do not coerce.
             error.extensions = {**(error.extensions or {}), "code": BadUserInput.code}
+
+
+def release_tracebacks(errors: Iterable[GraphQLError]) -> None:
+    """Drop the tracebacks of errors already labelled (and logged, for unexpected ones).
+
+    A refusal raised by an extension's ``on_operation`` hook (a document too large, a list too
+    long, the rate limit) carries a traceback whose frames hold the operation's execution
+    context, and that context holds the error: a reference cycle keeping the request's
+    document and variables alive until a full garbage collection, which a serving process
+    makes rare (``engine.gc``). Megabytes a request, for good. Nothing reads a traceback
+    once the error is labelled, so reference counting frees the request as it ends.
+    """
+    for error in errors:
+        seen: set[int] = set()
+        pending: list[BaseException | None] = [error, error.original_error]
+        while pending:
+            exception = pending.pop()
+            if exception is None or id(exception) in seen:
+                continue
+            seen.add(id(exception))
+            exception.__traceback__ = None
+            pending += (exception.__cause__, exception.__context__)

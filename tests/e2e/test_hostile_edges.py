@@ -137,8 +137,9 @@ async def test_legacy_starts_it_cannot_run_get_an_error(database_url: str, tmp_p
 
 async def test_socket_operations_get_clear_errors(database_url: str, tmp_path: Path) -> None:
     """A NUL in the variables, no query at all, several operations and no name, an instant out
-    of range: an ``error`` message with BAD_USER_INPUT for that operation, on both subprotocols,
-    and the socket serves the next one."""
+    of range, a document over the byte cap, a list in the variables over the list cap: an
+    ``error`` message with BAD_USER_INPUT for that operation, on both subprotocols, and the
+    socket serves the next one."""
     bad: list[dict[str, Any]] = [
         {"query": UPDATED, "variables": {"id": "x\x00"}},
         {"query": None},
@@ -147,6 +148,9 @@ async def test_socket_operations_get_clear_errors(database_url: str, tmp_path: P
             "query": "subscription($t: DateTime) { jobEvents { id } }",
             "variables": {"t": "0001-01-01T00:00:00+14:00"},
         },
+        # Refused by an extension before the operation runs (no bare complete, no silence).
+        {"query": UPDATED + " #" + "x" * 200_000, "variables": {"id": "x"}},
+        {"query": UPDATED, "variables": {"id": "x", "ids": ["x"] * 1001}},
     ]
     async with served(database_url, tmp_path) as (server, key, job_id):
         for protocol in (TRANSPORT_WS, LEGACY_WS):

@@ -7,6 +7,8 @@ cost; the exponential and quadratic cases they guard against take seconds to hou
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import random
 import time
 import tracemalloc
@@ -14,16 +16,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from graphql import FragmentDefinitionNode, OperationDefinitionNode, parse
 from strawberry.extensions.max_aliases import count_fields_with_alias
 from strawberry.extensions.query_depth_limiter import determine_depth
+from strawberry.types.execution import ExecutionContext as StrawberryExecutionContext
 
 from schema.document_shape import operation_shapes
 from tests.factories import make_key
 from tests.http_client import Client, app_client
 
 GQL_RESPONSE = "application/graphql-response+json"
+ME = "{ me { name } }"
 # CPU seconds per request (the event loop's thread does all of it here; CPU time, unlike the
 # clock, does not grow when the machine is busy), for documents that unbounded rules take
 # minutes over; and a wall-clock bound that only a hang would reach.
@@ -173,6 +178,77 @@ async def test_the_default_byte_cap_fits_real_documents_and_refuses_padding(
     response = await client.post({"query": comment}, accept=GQL_RESPONSE)
     assert response.status_code == 400 and error_code(response) == "BAD_USER_INPUT"
     assert "131072" in response.text
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        " ".join(f"f{n}: 1" for n in range(2600)),  # as many as the token cap lets through
+        " ".join(f'f{n}: "{"x" * 1200}"' for n in range(100)),  # as long as the byte cap lets
+    ],
+    ids=["many-fields", "long-values"],
+)
+async def test_unknown_fields_of_an_input_object_are_quoted_briefly(
+    client: Client, fields: str
+) -> None:
+    # Each unknown field is an error quoting the object it sits in: whole, that is n errors
+    # of n fields each (up to the error cap), seconds of work and megabytes of answer.
+    query = f"{{ jobs(filter: {{{fields}}}) {{ totalCount }} }}"
+    assert len(query.encode()) <= 131072
+    response, seconds = await timed(client, query)
+    assert seconds < SECONDS
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert {error["extensions"]["code"] for error in errors} == {"BAD_USER_INPUT"}
+    assert "not to include unknown field 'f0', found: {f0: " in errors[0]["message"]
+    assert len(response.content) < 64 * 1024, len(response.content)
+
+
+async def test_refused_operations_leave_nothing_behind(database_url: str) -> None:
+    """A refusal raised before the operation runs (too large, a list too long, the rate
+    limit) frees the request as it ends: nothing waits for a garbage collection, which a
+    serving process makes rare, with its megabytes of document and variables."""
+    big = "x" * 3_900_000
+    # Encoded up front: the bytes the client holds on to are not the server's.
+    refusals = [
+        (orjson.dumps(body), code)
+        for body, code in [
+            ({"query": "{ me { name } } #" + big}, "BAD_USER_INPUT"),
+            (
+                {"query": "{ me { name } }", "variables": {"l": ["y" * 3800] * 1001}},
+                "BAD_USER_INPUT",
+            ),
+            ({"query": "{ me { name } }", "variables": {"v": big}}, "RATE_LIMITED"),
+        ]
+    ]
+    async with app_client(database_url, rate_limit_per_second=0.001, rate_limit_burst=9) as client:
+        await client.post({"query": ME})
+        headers = {
+            "X-API-Key": client.key,
+            "Accept": GQL_RESPONSE,
+            "Content-Type": "application/json",
+        }
+        gc.collect()
+        gc.disable()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for round_ in range(4):
+                for body, code in refusals:
+                    if code == "RATE_LIMITED" and round_ < 3:
+                        continue  # the burst: 1 + 4 x 2 before this one
+                    response = await client.http.post("/graphql", content=body, headers=headers)
+                    assert error_code(response) == code, response.text
+                    for _ in range(3):  # the unwound hooks' generators close on the loop
+                        await asyncio.sleep(0)
+            held = tracemalloc.get_traced_memory()[0] - before
+            contexts = sum(type(o) is StrawberryExecutionContext for o in gc.get_objects())
+        finally:
+            tracemalloc.stop()
+            gc.enable()
+        # Each refused request carried 4 MB: ten of them stayed alive before.
+        assert contexts == 0, f"{contexts} refused operations still alive"
+        assert held < 8 * 1024 * 1024, held
 
 
 def test_validation_memory_is_bounded() -> None:

@@ -21,6 +21,7 @@ from app import create_app
 from settings import Settings
 from storage.store import Store
 from tests.factories import make_job, make_key
+from tests.gql_clients import parse_multipart
 
 GQL = "application/graphql-response+json"
 SECONDS = 5.0  # a bound only a hang (or a retry loop) reaches
@@ -220,6 +221,25 @@ async def test_subscriptions_need_a_stream(
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/json")
         assert response.json() == {"data": {"me": {"tenant": "default"}}}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_a_multipart_subscription_refused_before_it_runs_says_why(
+    http: httpx.AsyncClient, app_store: Store, no_stack_traces: None
+) -> None:
+    key = await make_key(app_store)
+    job = await make_job(app_store)
+    headers = {"X-API-Key": key, "Accept": "multipart/mixed;subscriptionSpec=1.0,application/json"}
+    body = {"query": SUBSCRIPTION, "variables": {"id": job.id, "ids": ["x"] * 1001}}
+    started = time.perf_counter()
+    response = await http.post("/graphql", json=body, headers=headers)
+    assert time.perf_counter() - started < SECONDS
+    assert response.status_code == 200
+    assert response.text.rstrip().endswith("--graphql--"), response.text[-80:]
+    (part,) = parse_multipart(response.text)
+    (error,) = part["payload"]["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "longer than 1000 entries" in error["message"]
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
