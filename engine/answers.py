@@ -28,6 +28,7 @@ they can be, so only the failing branch takes the slow path.
 from __future__ import annotations
 
 import operator
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
@@ -336,9 +337,9 @@ def enum_names(leaf_type: GraphQLScalarType | GraphQLEnumType) -> dict[int, str]
 
 _MAX_CACHE = 4096
 MAX_OPERATIONS = 1024
-# id(operation) -> (the operation, kept alive so its id stays unique; its cache, or None when
-# its selections depend on the variables)
-Operations = dict[int, tuple[OperationDefinitionNode, Cache | None]]
+# id(operation) -> (a weak reference to the operation, which keeps its id unique while the
+# entry lives; its cache, or None when its selections depend on the variables)
+Operations = dict[int, tuple["weakref.ref[OperationDefinitionNode]", Cache | None]]
 
 
 def shared_cache(
@@ -349,16 +350,27 @@ def shared_cache(
     """A cache that outlives the operation when that is sound: a polled query is parsed once
     (the document cache), so its nodes are the same objects every time, and what is selected
     below them is the same every time unless a directive (@skip, @include...) or a fragment's
-    own variables make it depend on the variables. Such an operation gets a fresh cache."""
-    entry = operations.get(id(operation))
-    if entry is None or entry[0] is not operation:
+    own variables make it depend on the variables. Such an operation gets a fresh cache.
+
+    An entry lives as long as its operation's parsed document and no longer: the document
+    cache bounds those by bytes, and a parsed document of a few kilobytes of text can take
+    megabytes, so entries that kept their documents alive (up to ``MAX_OPERATIONS`` of them)
+    could hold gigabytes of documents sent once."""
+    key = id(operation)
+    entry = operations.get(key)
+    if entry is None or entry[0]() is not operation:
         details = list(fragments)
         variable = any(fragment.variable_signatures for fragment in details) or any(
             _has_directives(node) for node in (operation, *(f.definition for f in details))
         )
         if len(operations) >= MAX_OPERATIONS:
             operations.clear()
-        entry = operations[id(operation)] = (operation, None if variable else {})
+
+        def forget(ref: weakref.ref[OperationDefinitionNode]) -> None:
+            if operations.get(key, (None,))[0] is ref:
+                del operations[key]
+
+        entry = operations[key] = (weakref.ref(operation, forget), None if variable else {})
     cache = entry[1]
     return {} if cache is None else cache
 

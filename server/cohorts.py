@@ -42,11 +42,14 @@ from domain.errors import SubscriptionOverflow
 from live import positions
 from live.turns import Pace
 from resolvers.context import Context
+from schema.document_limits import query_too_large
 
 # Root fields whose streams mark their messages (``live.positions``), so members can join.
 COHORT_FIELDS = frozenset({"jobLogs", "jobLogBatches", "jobUpdated"})
-# Documents whose shape was looked at (text -> root field or None), newest kept.
+# Documents whose shape was looked at (text -> root field or None), newest kept: at most this
+# many, each at most this long (a longer one is parsed again each time, within the limits).
 _SHAPES_KEPT = 512
+_SHAPE_TEXT_KEPT = 8 * 1024
 
 
 class SharedData(dict[str, Any]):
@@ -172,10 +175,14 @@ StreamCall = Callable[[Context], Awaitable[Any]]
 class Cohorts:
     """This process's cohorts, by (document, operation name, variables, visibility)."""
 
-    def __init__(self, *, max_queue: int) -> None:
+    def __init__(
+        self, *, max_queue: int, max_query_bytes: int = 128 * 1024, max_tokens: int = 8000
+    ) -> None:
         self._max_queue = max_queue
+        self._max_query_bytes = max_query_bytes
+        self._max_tokens = max_tokens
         self._cohorts: dict[tuple[object, ...], _Cohort] = {}
-        self._shapes: dict[str, tuple[str, str, FieldNode] | None] = {}
+        self._shapes: dict[str, str | None] = {}
         # Results executed by producers: one per event per cohort (the metrics show it).
         self.executions = 0
         # The active-subscriptions gauge: a member's own stream counts itself while it runs;
@@ -191,14 +198,21 @@ class Cohorts:
     def members(self) -> int:
         return sum(len(cohort.feeds) for cohort in self._cohorts.values())
 
-    def _shape(self, query: str, operation_name: str | None) -> tuple[str, str, FieldNode] | None:
-        """(root field name, response key, node) of a subscription that may join a cohort."""
+    def _shape(self, query: str, operation_name: str | None) -> str | None:
+        """The root field of a subscription that may join a cohort, or None.
+
+        Read before the operation's own limits run, so it keeps to them: a document over the
+        byte cap is not parsed, nor one past the token cap parsed further; only the field's
+        name is kept (a node would hold the document's every token); only short texts are
+        remembered (any text may be sent, and each would stay until pushed out)."""
+        if query_too_large(query, self._max_query_bytes) is not None:
+            return None  # refused with its code by the operation's own limits
         cache_key = f"{operation_name}\x00{query}"
         if cache_key in self._shapes:
             return self._shapes[cache_key]
         shape = None
         try:
-            document = parse(query)
+            document = parse(query, max_tokens=self._max_tokens)
         except GraphQLError:
             document = None
         if document is not None:
@@ -214,11 +228,11 @@ class Cohorts:
                 if len(selections) == 1 and isinstance(selections[0], FieldNode):
                     field = selections[0]
                     if field.name.value in COHORT_FIELDS and not field.directives:
-                        key = field.alias.value if field.alias else field.name.value
-                        shape = (field.name.value, key, field)
-        if len(self._shapes) >= _SHAPES_KEPT:
-            del self._shapes[next(iter(self._shapes))]
-        self._shapes[cache_key] = shape
+                        shape = field.name.value
+        if len(query) <= _SHAPE_TEXT_KEPT:
+            if len(self._shapes) >= _SHAPES_KEPT:
+                del self._shapes[next(iter(self._shapes))]
+            self._shapes[cache_key] = shape
         return shape
 
     async def stream(
@@ -319,7 +333,7 @@ class Cohorts:
                 cohort.task.cancel()
 
     async def _member(
-        self, cohort: _Cohort, feed: _Feed, own: Any, shape: tuple[str, str, FieldNode]
+        self, cohort: _Cohort, feed: _Feed, own: Any, field: str
     ) -> AsyncGenerator[Any, None]:
         last: Any = None
         marked = False
@@ -376,7 +390,7 @@ class Cohorts:
                 yield item.result
                 last = item.end
         except _Overflowed:
-            yield _overflow(shape[0], last)
+            yield _overflow(field, last)
         finally:
             await _cancel(pending)
             with contextlib.suppress(Exception):

@@ -292,7 +292,15 @@ class GraphQLView(GraphQL[Context, None]):
             max_sockets_per_key=settings.max_ws_connections_per_key,
         )
         # Subscribers of one operation share its execution: a fast path.
-        self.cohorts = Cohorts(max_queue=settings.live_queue_size) if settings.fast_paths else None
+        self.cohorts = (
+            Cohorts(
+                max_queue=settings.live_queue_size,
+                max_query_bytes=settings.max_query_bytes,
+                max_tokens=settings.max_tokens,
+            )
+            if settings.fast_paths
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

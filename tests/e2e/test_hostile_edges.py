@@ -176,6 +176,41 @@ async def test_socket_operations_get_clear_errors(database_url: str, tmp_path: P
         assert "Traceback" not in server.logs()
 
 
+def _resident_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("VmRSS")
+
+
+async def test_a_dense_subscription_over_the_byte_cap_is_refused_unread(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A subscription of a megabyte of tokens (under the WebSocket message cap, eight times the
+    document cap) is refused for its size before anything parses it: no seconds of the event
+    loop and no parsed tokens kept, message after message."""
+    document = 'subscription S { jobLogs(id: "x") { ' + "seq " * 250_000 + "} }"
+    async with (
+        served(database_url, tmp_path) as (server, key, _),
+        ws_connect(server.ws_url, TRANSPORT_WS) as ws,
+    ):
+        client = WsClient(ws, TRANSPORT_WS)
+        assert (await client.init({"X-API-Key": key}))["type"] == "connection_ack"
+        before = _resident_bytes(server.process.pid)
+        for _ in range(4):
+            started = time.perf_counter()
+            op_id = await client.start_payload({"query": document})
+            (error,) = [m async for m in client.messages(op_id)]
+            seconds = time.perf_counter() - started
+            assert error["type"] == "error", error
+            assert error["payload"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+            assert "at most 131072 are allowed" in error["payload"][0]["message"]
+            assert seconds < 1.0, seconds
+        grown = _resident_bytes(server.process.pid) - before
+    assert grown < 64 * 1024 * 1024, grown
+
+
 async def test_a_key_sent_twice_refuses_the_upgrade(database_url: str, tmp_path: Path) -> None:
     async with served(database_url, tmp_path) as (server, key, _):
         for protocol in (TRANSPORT_WS, LEGACY_WS):

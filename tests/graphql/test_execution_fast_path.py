@@ -4,6 +4,7 @@ same data, and the same errors with the same paths, for every shape of selection
 from __future__ import annotations
 
 import enum
+import gc
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -17,9 +18,10 @@ import engine
 from engine.answers import enum_names
 from engine.compat import StrawberryExecutionContext, core_schema
 from engine.executor import FastExecutionContext
+from engine.state import state_of
 from resolvers.context import Context
 from schema.build import JobgraphSchema, build_schema
-from schema.document_cache import DocumentCache
+from schema.document_cache import DocumentCache, DocumentStore
 from settings import Settings
 from storage.store import Store
 from tests.conftest import principal
@@ -335,3 +337,21 @@ def test_enum_names_are_the_serializers_answers(fast_schema: JobgraphSchema) -> 
         assert len(names) == len(members)
         for member in members:
             assert names[id(member)] == enum_type.coerce_output_value(member)
+
+
+async def test_answers_by_operation_live_only_as_long_as_their_documents(
+    store: Store, settings: Settings
+) -> None:
+    """The engine's answers for an operation go with its parsed document, which the document
+    cache bounds by memory: they do not keep documents the cache has let go of alive (a
+    parsed document of a few kilobytes of text can take megabytes)."""
+    schema = build_schema(Settings(fast_paths=True))
+    schema.documents = DocumentStore(max_entries=2)
+    state = state_of(core_schema(schema))
+    assert state is not None
+    context = Context.for_store(store, settings, principal=principal())
+    for index in range(10):
+        result = await schema.execute(f"query Q{index} {{ me {{ name }} }}", context_value=context)
+        assert result.errors is None, result.errors
+    gc.collect()
+    assert len(state.operations) <= 2

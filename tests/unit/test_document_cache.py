@@ -1,17 +1,19 @@
 """Parsed documents and validation verdicts are kept by query text, per schema and per set of
-rules, bounded by count and by the bytes of their texts (schema.document_cache)."""
+rules, bounded by count and by the memory their parsed documents take (schema.document_cache)."""
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, ValidationRule
+from graphql import GraphQLError, ValidationRule, parse
 from strawberry.extensions import SchemaExtension
 
 from schema import document_cache
-from schema.document_cache import DocumentCache, DocumentStore
+from schema.document_cache import DocumentCache, DocumentStore, parsed_size
 
 
 @strawberry.type
@@ -114,12 +116,30 @@ def test_entries_are_bounded_by_count(validations: list[str]) -> None:
 
 def test_entries_are_bounded_by_bytes() -> None:
     schema = _schema()
-    store = schema.documents = DocumentStore(max_bytes=1000)  # type: ignore[attr-defined]
+    size = parsed_size("{ hello } #000" + "x" * 300, parse("{ hello } #000" + "x" * 300))
+    store = schema.documents = DocumentStore(max_bytes=3 * size + 10)  # type: ignore[attr-defined]
     for index in range(50):
         query = "{ hello } #" + f"{index:03d}" + "x" * 300  # a unique comment each
         assert schema.execute_sync(query).data == {"hello": "world"}
-        assert store.size <= 1000
+        assert store.size <= store.max_bytes
     assert len(store) == 3
-    big = "{ hello } #" + "y" * 2000  # larger than the whole cache: answered, not kept
+    big = "{ hello } #" + "y" * 20_000  # larger than the whole cache: answered, not kept
     assert schema.execute_sync(big).data == {"hello": "world"}
-    assert store.get(big, 0) is None and store.size <= 1000
+    assert store.get(big, 0) is None and store.size <= store.max_bytes
+
+
+def test_a_dense_document_counts_what_its_parse_takes() -> None:
+    """Its text would undercount it fifty times: the estimate covers what parsing allocates."""
+    for query in (
+        "{ " + "hello " * 2000 + "}",
+        "{ " + " ".join(f"a{n}: hello" for n in range(1000)) + " }",
+        "{ hello } #" + "x" * 100_000,
+    ):
+        gc.collect()
+        tracemalloc.start()
+        try:
+            document = parse(query)
+            allocated = tracemalloc.get_traced_memory()[0]
+        finally:
+            tracemalloc.stop()
+        assert allocated <= parsed_size(query, document) <= 2 * allocated + len(query)
