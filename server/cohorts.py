@@ -175,9 +175,7 @@ StreamCall = Callable[[Context], Awaitable[Any]]
 class Cohorts:
     """This process's cohorts, by (document, operation name, variables, visibility)."""
 
-    def __init__(
-        self, *, max_queue: int, max_query_bytes: int = 128 * 1024, max_tokens: int = 8000
-    ) -> None:
+    def __init__(self, *, max_queue: int, max_query_bytes: int, max_tokens: int) -> None:
         self._max_queue = max_queue
         self._max_query_bytes = max_query_bytes
         self._max_tokens = max_tokens

@@ -41,7 +41,9 @@ async def live_store(settings: Settings) -> AsyncIterator[Store]:
 class Members:
     def __init__(self, schema: JobgraphSchema, store: Store, settings: Settings) -> None:
         self.schema, self.store, self.settings = schema, store, settings
-        self.cohorts = Cohorts(max_queue=8)
+        self.cohorts = Cohorts(
+            max_queue=8, max_query_bytes=settings.max_query_bytes, max_tokens=settings.max_tokens
+        )
 
     async def join(
         self, query: str, variables: dict[str, Any], *, as_: Principal | None = None
