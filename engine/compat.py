@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -79,6 +79,8 @@ from strawberry.types.execution import (
 from strawberry.types.field import StrawberryField
 from strawberry.types.unset import UnsetType
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.protocol import State
 
 __all__ = [
     "UNANSWERED",
@@ -624,6 +626,62 @@ def protocol_with_transport(
 
 
 # ---------------------------------------------------------------------------------------------
+# uvicorn: the WebSocket protocol
+# ---------------------------------------------------------------------------------------------
+
+
+def text_frame_writer(send: Callable[..., Any]) -> Callable[[Sequence[str]], bool] | None:
+    """Writes text frames at once to the WebSocket whose ASGI ``send`` (as uvicorn hands it
+    to the application) is ``send``; None when that is not uvicorn's websockets (sans-I/O)
+    protocol, whose state the writer reads.
+
+    ``write(texts)`` sends each text as one message, all in one write to the transport, and
+    returns True; or returns False, writing nothing, when the socket cannot take a frame now:
+    closing or closed, or paused by flow control (its peer reads slower than it is written
+    to). Without a compression extension a frame is framed here (RFC 6455: a server's text
+    frame is unmasked, its length in 1, 3 or 9 bytes), as the connection would frame it."""
+    protocol = getattr(send, "__self__", None)
+    if type(protocol) is not WebSocketsSansIOProtocol or (
+        getattr(send, "__func__", None) is not WebSocketsSansIOProtocol.send
+    ):
+        return None
+    conn = protocol.conn
+    writable = protocol.writable
+
+    def write(texts: Sequence[str]) -> bool:
+        if (
+            protocol.close_sent
+            or protocol.disconnected
+            or not protocol.handshake_complete
+            or not writable.is_set()
+            or conn.state is not State.OPEN
+        ):
+            return False
+        transport = protocol.transport
+        if transport.is_closing():
+            return False
+        if conn.extensions:  # per-message deflate: the connection compresses each frame
+            for text in texts:
+                conn.send_text(text.encode())
+            transport.write(b"".join(conn.data_to_send()))
+        else:
+            transport.write(b"".join(map(_text_frame, texts)))
+        return True
+
+    return write
+
+
+def _text_frame(text: str) -> bytes:
+    data = text.encode()
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 1 << 16:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data
+
+
+# ---------------------------------------------------------------------------------------------
 # The internals above, for the canary test
 # ---------------------------------------------------------------------------------------------
 
@@ -766,4 +824,12 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(GraphQL, "should_render_graphql_ide", ("self", "request")),
     Internal(StarletteRequestAdapter, "_request", per_instance=True),
     Internal(HttpToolsProtocol, "connection_made", ("self", "transport")),
+    # text_frame_writer: the protocol's send, its state and its websockets connection.
+    Internal(WebSocketsSansIOProtocol, "send", ("self", "message")),
+    Internal(WebSocketsSansIOProtocol, "conn", per_instance=True),
+    Internal(WebSocketsSansIOProtocol, "writable", per_instance=True),
+    Internal(WebSocketsSansIOProtocol, "close_sent", per_instance=True),
+    Internal(WebSocketsSansIOProtocol, "disconnected", per_instance=True),
+    Internal(WebSocketsSansIOProtocol, "handshake_complete", per_instance=True),
+    Internal(WebSocketsSansIOProtocol, "transport", per_instance=True),
 )

@@ -31,11 +31,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from typing import Any
 
 import orjson
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.types import ExecutionResult
 
 from domain.errors import SubscriptionOverflow
@@ -43,6 +44,7 @@ from live import positions
 from live.turns import Pace
 from resolvers.context import Context
 from schema.document_limits import query_too_large
+from server.request_context import SOCKET_SEND
 
 # Root fields whose streams mark their messages (``live.positions``), so members can join.
 COHORT_FIELDS = frozenset({"jobLogs", "jobLogBatches", "jobUpdated"})
@@ -59,17 +61,58 @@ class SharedData(dict[str, Any]):
     payload: str
 
 
-def spliced_ws(message: dict[str, Any]) -> str | None:
-    """The text of a WebSocket ``next``/``data`` message whose payload is shared, else None."""
+def spliced_ws(message: dict[str, Any], heads: dict[Any, str] | None = None) -> str | None:
+    """The text of a WebSocket ``next``/``data`` message whose payload is shared, else None.
+
+    ``heads``: a socket's encoded message heads by their fields (an operation's id and the
+    message type), so each of its messages splices a head encoded once."""
     payload = message.get("payload")
     if not isinstance(payload, dict):
         return None
     data = payload.get("data")
     if type(data) is not SharedData:
         return None
-    head = orjson.dumps({**message, "payload": 0}).decode()
-    # Both protocols put the payload last: '..."payload":0}'.
-    return head[:-2] + data.payload + "}"
+    key = None if heads is None else _head_key(message)
+    head = None if heads is None or key is None else heads.get(key)
+    if head is None:
+        # Both protocols put the payload last: '..."payload":0}'.
+        head = orjson.dumps({**message, "payload": 0}).decode()[:-2]
+        if heads is not None and key is not None:
+            if len(heads) >= _HEADS_KEPT:
+                heads.clear()
+            heads[key] = head
+    return head + data.payload + "}"
+
+
+def _head_key(message: dict[str, Any]) -> tuple[tuple[str, str], ...] | None:
+    """A message's fields before its payload, when they are all texts (a head's cache key)."""
+    fields = tuple(message.items())
+    if fields[-1][0] != "payload" or any(type(value) is not str for _, value in fields[:-1]):
+        return None
+    return fields[:-1]
+
+
+# Results a producer offers its members at once, at most (``Cohorts._deliver``).
+_BATCH = 64
+# Heads a socket keeps (one per operation id and message type in use).
+_HEADS_KEPT = 64
+
+
+async def send_shared(websocket: WebSocket, text: str) -> None:
+    """Sends a shared payload's text frame with the server's own ``send`` (``SOCKET_SEND``).
+
+    A cohort's event goes to every member's socket; Starlette's and the middlewares' wrappers
+    of ``send`` would take most of each frame's cost and do nothing with it. The socket's state
+    is checked and a dead peer reported as Starlette's ``WebSocket.send`` does."""
+    send = websocket.scope.get(SOCKET_SEND)
+    if send is None or websocket.application_state is not WebSocketState.CONNECTED:
+        await websocket.send_text(text)
+        return
+    try:
+        await send({"type": "websocket.send", "text": text})
+    except OSError:
+        websocket.application_state = WebSocketState.DISCONNECTED
+        raise WebSocketDisconnect(code=1006) from None
 
 
 def spliced_multipart(value: object) -> bytes | None:
@@ -93,26 +136,71 @@ _END = object()
 
 
 class _Item:
-    __slots__ = ("end", "result", "start")
+    __slots__ = ("end", "result", "start", "text")
 
     def __init__(self, start: Any, end: Any, result: ExecutionResult) -> None:
         self.start, self.end, self.result = start, end, result
+        # The encoded payload of a shared result (what a direct write sends), else None.
+        data = result.data if isinstance(result, ExecutionResult) else None
+        self.text: str | None = data.payload if type(data) is SharedData else None
+
+
+class Direct:
+    """A member's socket as the producer writes to it: ``write`` sends text frames at once
+    (False when the socket cannot take them now), ``head`` opens the member's messages
+    (``{"id":"…","type":"next","payload":``), ``alive`` says whether its operation still runs."""
+
+    __slots__ = ("alive", "head", "write")
+
+    def __init__(
+        self, write: Callable[[Sequence[str]], bool], head: str, alive: Callable[[], bool]
+    ) -> None:
+        self.write, self.head, self.alive = write, head, alive
 
 
 class _Feed:
-    """One member's bounded queue of shared results."""
+    """One member's bounded queue of shared results, or its socket written directly.
 
-    __slots__ = ("_max", "_ready", "overflowed", "queue")
+    While ``writing`` (the member is on the shared stream, its queue is empty and its socket
+    takes frames), the producer writes each shared result to the member's socket itself: one
+    frame write per member per event, no task switch and none of the handler's per-message
+    layers. As soon as a write is refused (the peer reads slowly, or the socket is closing),
+    results queue again and the member's own task sends them, awaiting its socket as before,
+    until its queue is empty again."""
 
-    def __init__(self, max_queue: int) -> None:
+    __slots__ = ("_max", "_ready", "direct", "last", "overflowed", "queue", "writing")
+
+    def __init__(self, max_queue: int, direct: Direct | None = None) -> None:
         self._max = max_queue
         self.queue: deque[Any] = deque()
         self._ready = asyncio.Event()
         self.overflowed = False
+        self.direct = direct
+        self.writing = False
+        self.last: Any = None  # where the last message this member was sent ended
+
+    def write_directly(self) -> None:
+        """Called by the member with nothing queued and its last message sent."""
+        self.writing = self.direct is not None and not self.queue and not self.overflowed
+
+    def offer_all(self, items: list[_Item]) -> None:
+        """Offers shared results in order: written to the socket together, or queued."""
+        if self.writing and not self.overflowed:
+            direct = self.direct
+            if direct is not None and direct.alive():
+                head = direct.head
+                texts = [head + item.text + "}" for item in items if item.text is not None]
+                if len(texts) == len(items) and direct.write(texts):
+                    self.last = items[-1].end
+                    return
+            self.writing = False
+        for item in items:
+            self.offer(item)
 
     def offer(self, item: Any) -> None:
         if self.overflowed:
             return
+        self.writing = False
         if len(self.queue) >= self._max and item is not _END:
             self.queue.clear()  # a dropped member holds no backlog
             self.overflowed = True
@@ -141,6 +229,14 @@ class _Feed:
 
     async def changed(self) -> None:
         self._ready.clear()
+        await self._ready.wait()
+
+    def arm(self) -> None:
+        """From now on, :meth:`offered` waits for the next offer (one made before, however
+        soon after the caller looked at the queue, is not lost)."""
+        self._ready.clear()
+
+    async def offered(self) -> None:
         await self._ready.wait()
 
     async def get(self) -> Any:
@@ -241,9 +337,11 @@ class Cohorts:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Context,
+        direct: Direct | None = None,
     ) -> Any:
         """What ``schema.stream`` / ``schema.subscribe`` answers for this subscriber:
-        ``start(context)`` runs the operation with a context (its own, or the producer's)."""
+        ``start(context)`` runs the operation with a context (its own, or the producer's).
+        ``direct``: the subscriber's socket, for the producer to write shared results to."""
         principal = context.principal
         shape = self._shape(query, operation_name) if isinstance(query, str) else None
         if shape is None or principal is None:
@@ -266,7 +364,7 @@ class Cohorts:
                 context.store, context.settings, principal=principal, live_edge_only=True
             )
             cohort.task = asyncio.create_task(self._produce(cohort, start, producer_context))
-        feed = _Feed(self._max_queue)
+        feed = _Feed(self._max_queue, direct)
         cohort.feeds.add(feed)
         try:
             own = await start(context)
@@ -279,27 +377,45 @@ class Cohorts:
         return self._member(cohort, feed, own, shape)
 
     async def _produce(self, cohort: _Cohort, start: StreamCall, context: Context) -> None:
+        pending: asyncio.Task[tuple[Any, Any] | None] | None = None
         try:
             stream = await start(context)
             if not hasattr(stream, "__anext__"):
                 return
+
+            async def pull() -> tuple[Any, Any] | None:
+                positions.take()
+                try:
+                    result = await anext(stream)
+                except StopAsyncIteration:
+                    return None
+                return result, positions.take()
+
+            pace = Pace()
+            batch: list[_Item] = []
             try:
                 while True:
-                    positions.take()
-                    try:
-                        result = await anext(stream)
-                    except StopAsyncIteration:
+                    pending = asyncio.create_task(pull())
+                    # One step for the stream: the messages it has at hand (the lines of one
+                    # append) are pulled now and leave together, one socket write per member.
+                    await asyncio.sleep(0)
+                    if batch and (not pending.done() or len(batch) >= _BATCH):
+                        await self._deliver(cohort, batch, pace)
+                        batch = []
+                    got = await pending
+                    pending = None
+                    if got is None:
                         return
-                    position = positions.take()
+                    result, position = got
                     self.executions += 1
                     first, end = position or (None, None)
-                    item = _Item(first, end, self._shared(result))
-                    for feed in tuple(cohort.feeds):
-                        feed.offer(item)
-                    cohort.last_end = end
+                    batch.append(_Item(first, end, self._shared(result)))
                     if not isinstance(result, ExecutionResult) or result.errors:
                         return  # an error ends a stream
             finally:
+                await _cancel(pending)
+                if batch:
+                    await self._deliver(cohort, batch, pace)
                 with contextlib.suppress(Exception):
                     await stream.aclose()
         except Exception:
@@ -310,6 +426,19 @@ class Cohorts:
                 del self._cohorts[cohort.key]
             for feed in tuple(cohort.feeds):
                 feed.offer(_END)
+
+    @staticmethod
+    async def _deliver(cohort: _Cohort, batch: list[_Item], pace: Pace) -> None:
+        """Offers ``batch`` to every member, in order."""
+        for feed in tuple(cohort.feeds):
+            if feed.writing:
+                # Writing to a member's socket is a message sent: it takes its turn as the
+                # member's own task would (``live.turns``).
+                await pace()
+                if feed not in cohort.feeds:
+                    continue
+            feed.offer_all(batch)
+        cohort.last_end = batch[-1].end
 
     @staticmethod
     def _shared(result: Any) -> Any:
@@ -349,6 +478,7 @@ class Cohorts:
         try:
             # Its own stream until the shared one continues exactly where it is.
             while True:
+                feed.arm()
                 if feed.overflowed:  # queued while it caught up on its own: start over
                     feed.queue.clear()
                     feed.overflowed = False
@@ -356,7 +486,7 @@ class Cohorts:
                     break
                 if pending is None:
                     pending = asyncio.ensure_future(pull())
-                changed = asyncio.ensure_future(feed.changed())
+                changed = asyncio.ensure_future(feed.offered())
                 try:
                     await asyncio.wait((pending, changed), return_when=asyncio.FIRST_COMPLETED)
                 finally:
@@ -380,15 +510,17 @@ class Cohorts:
                 self.opened()
             shared = True
             pace = Pace()
+            feed.last = last
             while True:
+                feed.write_directly()
                 item = await feed.get()
                 if item is _END:
                     return
                 await pace()
                 yield item.result
-                last = item.end
+                feed.last = item.end
         except _Overflowed:
-            yield _overflow(field, last)
+            yield _overflow(field, feed.last if shared else last)
         finally:
             await _cancel(pending)
             with contextlib.suppress(Exception):

@@ -3,8 +3,11 @@ GraphQL over HTTP as the spec says (media types, status codes, methods, limits, 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
 
@@ -41,18 +44,20 @@ from engine.compat import (
     WebSocketDisconnected,
     run_json_post,
     starlette_request,
+    text_frame_writer,
 )
 from resolvers.context import Context
 from schema.auth import authenticate
 from schema.rate_limit import charge_before_streaming
 from server import csrf
 from server.body_limit import BodyTooLarge, check_declared_length, limited_receive
-from server.cohorts import Cohorts, spliced_multipart, spliced_ws
+from server.cohorts import Cohorts, Direct, send_shared, spliced_multipart, spliced_ws
 from server.frontend import graphiql_page
 from server.http_operations import HTTPErrorWithHeaders, execute_plain, streams
 from server.key_watch import KeyWatch
 from server.negotiation import NotAcceptable, response_media_type, wants_html
 from server.persisted import PersistedDocuments
+from server.request_context import SOCKET_SEND
 from server.responses import graphql_error_response
 from server.result_status import is_request_error, status_for
 from server.socket_guard import (
@@ -100,16 +105,53 @@ def _error_payload(error: AppError) -> dict[str, Any]:
     return {"message": error.message, "extensions": error.extensions}
 
 
+# The id of the WebSocket operation being started (set around the handler's start of it, so
+# the operation's task inherits it): what the cohorts' direct writes put in its messages.
+_OPERATION_ID: ContextVar[str | None] = ContextVar("jobgraph_ws_operation_id", default=None)
+
+
+@contextlib.contextmanager
+def _starting(operation_id: str) -> Iterator[None]:
+    token = _OPERATION_ID.set(operation_id)
+    try:
+        yield
+    finally:
+        _OPERATION_ID.reset(token)
+
+
 class _CohortSchema:
     """The schema as a WebSocket handler sees it: subscriptions go through the view's cohorts
-    (``server.cohorts``); everything else is the schema's own."""
+    (``server.cohorts``), with the socket for the cohort's producer to write to; everything
+    else is the schema's own."""
 
-    def __init__(self, schema: Any, cohorts: Cohorts) -> None:
+    def __init__(self, schema: Any, cohorts: Cohorts, handler: Any, head: HeadOf) -> None:
         self._schema = schema
         self._cohorts = cohorts
+        self._handler = handler
+        self._head = head
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._schema, name)
+
+    def _direct(self) -> Direct | None:
+        """This operation's socket, written directly, when the server's protocol allows it."""
+        operation_id = _OPERATION_ID.get()
+        task = asyncio.current_task()
+        if operation_id is None or task is None:
+            return None
+        ws = getattr(self._handler.websocket, "ws", None)
+        send = ws.scope.get(SOCKET_SEND) if ws is not None else None
+        write = text_frame_writer(send) if send is not None else None
+        if write is None:
+            return None
+        handler = self._handler
+
+        def alive() -> bool:
+            # Until the operation is stopped (its task cancelled: a `complete`, a cleanup) or
+            # the socket ends (``server.socket_guard``): nothing is sent for it after that.
+            return not handler._ended and not task.cancelling() and not task.done()
+
+        return Direct(write, self._head(operation_id), alive)
 
     async def stream(self, query: str, **kwargs: Any) -> Any:
         return await self._cohorts.stream(
@@ -118,6 +160,7 @@ class _CohortSchema:
             variables=kwargs.get("variable_values"),
             operation_name=kwargs.get("operation_name"),
             context=kwargs["context_value"],
+            direct=self._direct(),
         )
 
     async def subscribe(self, query: str, **kwargs: Any) -> Any:
@@ -129,19 +172,33 @@ class _CohortSchema:
             variables=kwargs.get("variable_values"),
             operation_name=kwargs.get("operation_name"),
             context=kwargs["context_value"],
+            direct=self._direct(),
         )
 
 
-def _with_cohorts(handler: Any) -> None:
+HeadOf = Callable[[str], str]
+
+
+def _transport_head(operation_id: str) -> str:
+    """How graphql-transport-ws opens a ``next`` message (Strawberry's ``send_next``)."""
+    return orjson.dumps({"id": operation_id, "type": "next", "payload": 0}).decode()[:-2]
+
+
+def _legacy_head(operation_id: str) -> str:
+    """How graphql-ws opens a ``data`` message (Strawberry's ``send_data_message``)."""
+    return orjson.dumps({"type": "data", "id": operation_id, "payload": 0}).decode()[:-2]
+
+
+def _with_cohorts(handler: Any, head: HeadOf) -> None:
     cohorts = getattr(handler.view, "cohorts", None)
     if cohorts is not None:
-        handler.schema = _CohortSchema(handler.schema, cohorts)
+        handler.schema = _CohortSchema(handler.schema, cohorts, handler, head)
 
 
 class _TransportWSHandler(GuardedTransportWS, BaseGraphQLTransportWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _with_cohorts(self)
+        _with_cohorts(self, _transport_head)
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         # The protocol allows a null payload; treat it as an empty one, so a client that sends
@@ -175,7 +232,8 @@ class _TransportWSHandler(GuardedTransportWS, BaseGraphQLTransportWSHandler[Cont
                 }
                 await self.send_message(refusal)
                 return
-        await super().handle_subscribe(message)
+        with _starting(message["id"]):
+            await super().handle_subscribe(message)
 
 
 def _settings(view: Any) -> Settings:
@@ -186,7 +244,7 @@ def _settings(view: Any) -> Settings:
 class _LegacyWSHandler(GuardedLegacyWS, BaseGraphQLWSHandler[Context, None]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _with_cohorts(self)
+        _with_cohorts(self, _legacy_head)
 
     async def handle(self) -> None:
         seconds = _settings(self.view).ws_init_timeout_seconds
@@ -218,7 +276,8 @@ class _LegacyWSHandler(GuardedLegacyWS, BaseGraphQLWSHandler[Context, None]):
                     ErrorMessage(type="error", id=message["id"], payload=_error_payload(error))  # type: ignore[typeddict-item]
                 )
                 return
-        await super().handle_start(message)
+        with _starting(message["id"]):
+            await super().handle_start(message)
 
 
 class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
@@ -228,11 +287,20 @@ class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
     graphql-ws clients in browsers (and the protocol) expect text and close on a binary frame.
     """
 
+    _heads: dict[Any, str] | None = None
+
     async def send_json(self, message: Mapping[str, object]) -> None:
         # A cohort's shared payload goes out as encoded once, with this operation's id.
-        text = spliced_ws(message) if isinstance(message, dict) else None
+        text = None
+        if isinstance(message, dict):
+            if self._heads is None:
+                self._heads = {}
+            text = spliced_ws(message, self._heads)
         try:
-            await self.ws.send_text(orjson.dumps(message).decode() if text is None else text)
+            if text is None:
+                await self.ws.send_text(orjson.dumps(message).decode())
+            else:
+                await send_shared(self.ws, text)
         except WebSocketDisconnect as error:
             raise WebSocketDisconnected from error
 

@@ -65,6 +65,12 @@ def route_label(scope: Scope) -> str:
     return path if isinstance(path, str) else "unmatched"
 
 
+# The scope key of a WebSocket's ``send`` as the server hands it to this, the outermost of
+# jobgraph's middlewares: ``server.cohorts.send_shared`` writes a cohort's frames with it,
+# skipping the per-message wrappers of the layers below (none of which acts on a frame).
+SOCKET_SEND = "jobgraph.socket_send"
+
+
 class RequestContextMiddleware:
     """Pure ASGI middleware (no body buffering, so streaming responses stay streaming)."""
 
@@ -76,6 +82,11 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
+        if scope["type"] == "websocket":
+            # Nothing between here and the socket's handler looks at a frame once the socket
+            # is accepted: a shared live payload may go straight to the server (see
+            # ``SOCKET_SEND``).
+            scope[SOCKET_SEND] = send
         info = RequestInfo(request_id=request_id_from(scope["headers"]))
         token = current_request.set(info)
         started = time.perf_counter()

@@ -202,3 +202,46 @@ async def test_a_slow_member_never_slows_its_cohort(database_url: str, tmp_path:
         assert seqs_from([m["payload"] for m in lines]) == list(range(1, resume + 1))
     else:
         assert seqs_from([m["payload"] for m in [*lines, last]]) == list(range(1, 601))
+
+
+async def test_shared_messages_of_every_frame_length_arrive_intact(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A cohort writes its members' frames itself: messages under 126 bytes, up to 64 KiB and
+    over it (the three lengths of a WebSocket frame header) reach every member whole, on both
+    WebSocket protocols."""
+    async with seeded(database_url) as store:
+        key = await make_key(store, tenant="acme", scopes="read,submit,work")
+    query = """subscription($id: ID!) {
+      jobLogBatches(id: $id, after: 0, maxLines: 5) { lastSeq lines { seq message } } }"""
+    # (lines, padding) per append: a batch of five 15,000-byte lines is a 75 KB message.
+    appends = [(1, 0), (1, 0), (1, 300), (1, 3000), (5, 15_000), (1, 0), (4, 15_000), (1, 0)]
+    expected = ["line 1"]
+    with live_server(database_url, tmp_path) as server:
+        async with httpx.AsyncClient(
+            base_url=server.url, headers={"X-API-Key": key}, timeout=30
+        ) as http:
+            api = Server(http)
+            job_id = await api.job()
+            variables = {"id": job_id}
+            followers = [
+                *(follow_ws(server.ws_url, TRANSPORT_WS, key, query, variables) for _ in range(3)),
+                *(follow_ws(server.ws_url, LEGACY_WS, key, query, variables) for _ in range(2)),
+            ]
+            tasks = [asyncio.create_task(f) for f in followers]
+            await asyncio.sleep(1.0)
+            await api.append(job_id, 1, 1)  # the members join the cohort's stream
+            await asyncio.sleep(0.3)
+            for count, size in appends:
+                first = len(expected) + 1
+                await api.append(job_id, first, count, size=size)
+                expected += [f"line {n}" + "x" * size for n in range(first, first + count)]
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(0.5)
+            await api.complete(job_id)
+            async with asyncio.timeout(60):
+                results = await asyncio.gather(*tasks)
+    for payloads in results:
+        lines = [line for p in payloads for line in p["data"]["jobLogBatches"]["lines"]]
+        assert [line["message"] for line in lines] == expected
+        assert [line["seq"] for line in lines] == list(range(1, len(expected) + 1))

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 
 from domain.jobs import JobStatus
@@ -13,7 +14,7 @@ from domain.principal import Principal
 from live.memory import MemoryBroker
 from resolvers.context import Context
 from schema.build import JobgraphSchema
-from server.cohorts import Cohorts, SharedData, spliced_ws
+from server.cohorts import Cohorts, Direct, SharedData, spliced_ws
 from settings import Settings
 from storage.database import Database
 from storage.migrate import upgrade_to_head
@@ -46,7 +47,12 @@ class Members:
         )
 
     async def join(
-        self, query: str, variables: dict[str, Any], *, as_: Principal | None = None
+        self,
+        query: str,
+        variables: dict[str, Any],
+        *,
+        as_: Principal | None = None,
+        direct: Direct | None = None,
     ) -> Any:
         context = Context.for_store(self.store, self.settings, principal=as_ or principal())
 
@@ -54,7 +60,12 @@ class Members:
             return await self.schema.subscribe(query, variable_values=variables, context_value=ctx)
 
         return await self.cohorts.stream(
-            start, query=query, variables=variables, operation_name=None, context=context
+            start,
+            query=query,
+            variables=variables,
+            operation_name=None,
+            context=context,
+            direct=direct,
         )
 
 
@@ -211,3 +222,139 @@ def test_a_shared_payload_is_spliced_with_each_id() -> None:
     text = spliced_ws({"id": "7", "type": "next", "payload": {"data": data}})
     assert text == '{"id":"7","type":"next","payload":{"data":{"jobLogs":{"seq":1}}}}'
     assert spliced_ws({"id": "7", "type": "next", "payload": {"data": {"a": 1}}}) is None
+
+
+class Socket:
+    """A member's socket as a cohort's producer writes to it (``server.cohorts.Direct``), and
+    as its handler does: both append to one timeline of message texts. While ``paused`` (its
+    peer reads slowly) it refuses direct writes and its handler waits to send; once
+    ``stopped`` (the operation ended) it refuses direct writes."""
+
+    def __init__(self, operation_id: str) -> None:
+        self.id = operation_id
+        self.head = orjson.dumps({"id": operation_id, "type": "next", "payload": 0}).decode()[:-2]
+        self.frames: list[str] = []
+        self.direct_writes = 0
+        self.paused = False
+        self.stopped = False
+
+    def direct(self) -> Direct:
+        return Direct(self._write, self.head, lambda: not self.stopped)
+
+    def _write(self, texts: Any) -> bool:
+        if self.paused:
+            return False
+        self.frames.extend(texts)
+        self.direct_writes += 1
+        return True
+
+    async def handle(self, stream: Any) -> None:
+        """What the handler does: each result the member yields goes out as its text."""
+        async with asyncio.timeout(30):
+            async for result in stream:
+                while self.paused:
+                    await asyncio.sleep(0.005)
+                payload: dict[str, Any] = {"data": result.data}
+                if result.errors:
+                    payload["errors"] = [e.formatted for e in result.errors]
+                message = {"id": self.id, "type": "next", "payload": payload}
+                self.frames.append(spliced_ws(message) or orjson.dumps(message).decode())
+
+    def lines(self) -> list[int]:
+        seqs: list[int] = []
+        for frame in self.frames:
+            message = orjson.loads(frame)
+            assert message["id"] == self.id and message["type"] == "next", message
+            if "errors" not in message["payload"]:
+                seqs.append(message["payload"]["data"]["jobLogs"]["seq"])
+        return seqs
+
+    def errors(self) -> list[Any]:
+        return [e for f in self.frames for e in orjson.loads(f)["payload"].get("errors", [])]
+
+
+async def _arrived(seq: int, *sockets: Socket) -> None:
+    """Line ``seq`` reached the sockets, and their members settled (as between a worker's
+    appends) so the next line finds them waiting on the shared stream."""
+    async with asyncio.timeout(10):
+        while not all(socket.lines()[-1:] == [seq] for socket in sockets):
+            await asyncio.sleep(0.005)
+    await asyncio.sleep(0.02)
+
+
+async def test_the_producer_writes_to_members_sockets_and_hands_back_to_a_slow_one(
+    members: Members, live_store: Store
+) -> None:
+    """Members on the shared stream get each event's lines written to their sockets by the
+    producer, all of an append in one write; a member whose socket refuses (a slow peer) gets
+    them from its own queue instead, then direct writes again: every line once, in order, as
+    the same text the handler would have sent."""
+    job = await make_job(live_store, lines=1)
+    await set_status(live_store, job.id, JobStatus.RUNNING)
+    sockets = [Socket(f"op-{n}") for n in range(4)]
+    streams = [
+        await members.join(LOGS, {"id": job.id, "tail": 1}, direct=socket.direct())
+        for socket in sockets
+    ]
+    handlers = [
+        asyncio.create_task(socket.handle(stream))
+        for socket, stream in zip(sockets, streams, strict=True)
+    ]
+    await _arrived(1, *sockets)  # the backfill: a tail counts back when it is read
+    seq = 1
+    for event in range(12):
+        sockets[1].paused = 4 <= event < 6
+        await append_logs(live_store, job.id, 3, first=seq + 1)  # three lines, one event
+        seq += 3
+        if sockets[1].paused:
+            await asyncio.sleep(0.05)
+        else:
+            await _arrived(seq, *sockets)
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    for socket, handler in zip(sockets, handlers, strict=True):
+        await handler
+        assert socket.lines() == list(range(1, seq + 1))
+        assert not socket.errors()
+    # One write per event (its three lines) for each member on the shared stream; the paused
+    # one fell back on its queue for a while and came back.
+    assert all(8 <= socket.direct_writes <= 12 for socket in sockets[::2])
+    assert 3 <= sockets[1].direct_writes < sockets[0].direct_writes
+    assert members.cohorts.count == 0
+
+
+async def test_a_member_whose_socket_stays_full_overflows_with_where_it_was(
+    members: Members, live_store: Store
+) -> None:
+    """A member whose socket refuses direct writes and whose queue fills (8 here) is dropped
+    alone with SUBSCRIPTION_OVERFLOW, ``resumeAfter`` counting the lines written directly; an
+    operation that has ended gets nothing more written to its socket."""
+    job = await make_job(live_store, lines=1)
+    await set_status(live_store, job.id, JobStatus.RUNNING)
+    full, ended, fine = Socket("full"), Socket("ended"), Socket("fine")
+    variables = {"id": job.id, "tail": 1}
+    handlers = [
+        asyncio.create_task(
+            socket.handle(await members.join(LOGS, variables, direct=socket.direct()))
+        )
+        for socket in (full, ended, fine)
+    ]
+    await _arrived(1, full, ended, fine)
+    for seq in range(2, 5):  # all three join the shared stream: then written directly
+        await append_logs(live_store, job.id, 1, first=seq)
+        await _arrived(seq, full, ended, fine)
+    assert full.direct_writes > 0 and ended.direct_writes > 0
+    full.paused = True
+    ended.stopped = True
+    ended_writes = ended.direct_writes
+    for seq in range(5, 21):
+        await append_logs(live_store, job.id, 1, first=seq)
+        await _arrived(seq, ended, fine)
+    assert ended.direct_writes == ended_writes
+    full.paused = False
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    for handler in handlers:
+        await handler
+    (error,) = full.errors()
+    assert error["extensions"]["code"] == "SUBSCRIPTION_OVERFLOW"
+    assert full.lines() == list(range(1, error["extensions"]["resumeAfter"] + 1))
+    assert ended.lines() == fine.lines() == list(range(1, 21))
