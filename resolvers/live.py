@@ -251,6 +251,7 @@ async def _open_log_follow(
         # The tail's first line, or the end when it is empty; the rest of a tail longer than
         # a page comes in pages, like any catch-up.
         delivered = first.lines[0].seq - 1 if first.lines else first.job.last_seq
+    positions.opened(delivered)
     return _OpenedLogs(job_id, tenant, subscription, first, delivered)
 
 

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from contextvars import Context as TaskContext
 from typing import Any
 
 import orjson
@@ -239,6 +240,10 @@ class _Feed:
     async def offered(self) -> None:
         await self._ready.wait()
 
+    def nudge(self) -> None:
+        """Wakes the member to look at its cohort again (nothing was queued)."""
+        self._ready.set()
+
     async def get(self) -> Any:
         while not self.queue:
             if self.overflowed:
@@ -383,6 +388,14 @@ class Cohorts:
             if not hasattr(stream, "__anext__"):
                 return
 
+            def on_open(edge: Any) -> None:
+                # Where the shared stream starts: a member whose own stream opened there (an
+                # empty backfill) goes on with the cohort before any message.
+                if cohort.last_end is None:
+                    cohort.last_end = edge
+                    for feed in tuple(cohort.feeds):
+                        feed.nudge()
+
             async def pull() -> tuple[Any, Any] | None:
                 positions.take()
                 try:
@@ -393,9 +406,11 @@ class Cohorts:
 
             pace = Pace()
             batch: list[_Item] = []
+            opening: TaskContext | None = positions.told_when_opened(on_open)
             try:
                 while True:
-                    pending = asyncio.create_task(pull())
+                    pending = asyncio.create_task(pull(), context=opening)
+                    opening = None
                     # One step for the stream: the messages it has at hand (the lines of one
                     # append) are pulled now and leave together, one socket write per member.
                     await asyncio.sleep(0)
@@ -462,8 +477,15 @@ class Cohorts:
     async def _member(
         self, cohort: _Cohort, feed: _Feed, own: Any, field: str
     ) -> AsyncGenerator[Any, None]:
-        last: Any = None
+        last: Any = None  # where its own stream is: where it opened, or its last message ended
         marked = False
+        opened: list[Any] = []
+
+        def on_open(position: Any) -> None:
+            opened.append(position)
+            feed.nudge()
+
+        opening: TaskContext | None = positions.told_when_opened(on_open)
         shared = False
         pending: asyncio.Task[tuple[Any, Any] | None] | None = None
 
@@ -479,13 +501,16 @@ class Cohorts:
             # Its own stream until the shared one continues exactly where it is.
             while True:
                 feed.arm()
+                if opened and not marked and last is None:
+                    marked, last = True, opened[0]  # it opened with nothing to send first
                 if feed.overflowed:  # queued while it caught up on its own: start over
                     feed.queue.clear()
                     feed.overflowed = False
                 if marked and cohort.continues(feed, last):
                     break
                 if pending is None:
-                    pending = asyncio.ensure_future(pull())
+                    pending = asyncio.create_task(pull(), context=opening)
+                    opening = None
                 changed = asyncio.ensure_future(feed.offered())
                 try:
                     await asyncio.wait((pending, changed), return_when=asyncio.FIRST_COMPLETED)

@@ -358,3 +358,38 @@ async def test_a_member_whose_socket_stays_full_overflows_with_where_it_was(
     assert error["extensions"]["code"] == "SUBSCRIPTION_OVERFLOW"
     assert full.lines() == list(range(1, error["extensions"]["resumeAfter"] + 1))
     assert ended.lines() == fine.lines() == list(range(1, 21))
+
+
+@pytest.mark.parametrize("query", [LOGS, BATCHES])
+async def test_members_with_nothing_to_catch_up_join_before_any_line(
+    members: Members, live_store: Store, query: str
+) -> None:
+    """A member whose backfill is empty (``after`` at the log's end, or a ``tail`` of 0) is on
+    its cohort's stream before the first line: the first append runs one execution for all,
+    not one per member."""
+    job = await make_job(live_store, lines=3)
+    await set_status(live_store, job.id, JobStatus.RUNNING)
+    variables = {"id": job.id, "tail": 0} if query == LOGS else {"id": job.id, "after": 3}
+    joined: list[int] = []
+    members.cohorts.opened = lambda: joined.append(1)
+    sockets = [Socket(f"op-{n}") for n in range(10)]
+    handlers = [
+        asyncio.create_task(
+            socket.handle(await members.join(query, variables, direct=socket.direct()))
+        )
+        for socket in sockets
+    ]
+    async with asyncio.timeout(10):
+        while len(joined) < len(sockets):
+            await asyncio.sleep(0.01)
+    before = members.cohorts.executions
+    await append_logs(live_store, job.id, 2, first=4)
+    await asyncio.sleep(0.1)
+    assert members.cohorts.executions - before == (2 if query == LOGS else 1)
+    assert all(socket.direct_writes == 1 for socket in sockets)  # both lines, one write
+    await set_status(live_store, job.id, JobStatus.COMPLETED)
+    for handler in handlers:
+        await handler
+    for socket in sockets:
+        sent = [orjson.loads(frame)["payload"]["data"] for frame in socket.frames]
+        assert log_seqs([type("R", (), {"data": d, "errors": None})() for d in sent]) == [4, 5]
