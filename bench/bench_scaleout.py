@@ -36,10 +36,9 @@ from typing import Any
 import asyncpg
 import httpx
 import orjson
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
 
 from bench.servers import ROOT, Server
+from bench.ws_client import connect
 
 ADMIN = "postgresql://127.0.0.1:5432/postgres"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -80,13 +79,8 @@ async def _follow(
 async def _read(
     ws_url: str, key: str, job_id: str, samples: list[float], ready: asyncio.Event, tally: _Tally
 ) -> None:
-    # A busy machine can take long over a thousand handshakes: wait, do not give up.
-    async with connect(
-        ws_url,
-        subprotocols=[Subprotocol("graphql-transport-ws")],
-        max_queue=None,
-        open_timeout=120,
-    ) as ws:
+    ws = await connect(ws_url, "graphql-transport-ws")
+    try:
         await ws.send(
             orjson.dumps({"type": "connection_init", "payload": {"X-API-Key": key}}).decode()
         )
@@ -107,6 +101,8 @@ async def _read(
             elif seq % SAMPLE_EVERY == 0:
                 sent = datetime.fromisoformat(line["timestamp"]).timestamp()
                 samples.append(time.time() - sent)
+    finally:
+        ws.close()
 
 
 async def _client(spec: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """The subscribers of the live benchmark, in a process of their own (``bench.bench_live``).
 
-One graphql-transport-ws socket per subscription, raw JSON over ``websockets``' asyncio client
-(the lightest client that speaks the protocol). Reads a spec (JSON file named on the command
-line), prints ``ready`` once every subscription was sent (a jobUpdated one: once it got its
-first message; an idle run first prints ``connected`` after every connection_ack, then waits
-for ``subscribe`` on stdin), and prints
+One graphql-transport-ws socket per subscription, raw JSON over ``bench.ws_client`` (the
+protocol code of ``websockets`` without a future per message, so the clients stay light).
+Reads a spec (JSON file named on the command line), prints ``ready`` once every subscription
+was sent (a jobUpdated one: once it got its first message; an idle run first prints
+``connected`` after every connection_ack, then waits for ``subscribe`` on stdin), and prints
 one JSON line of results when every subscription completed or ``stop`` arrives on stdin:
 latency samples (line timestamp -> received), what each subscription got, and this process's
 CPU seconds, so the bench can show that the clients were not the bottleneck.
@@ -23,10 +23,10 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
-PROTOCOL = Subprotocol("graphql-transport-ws")
+from bench.ws_client import LightSocket, connect
+
+PROTOCOL = "graphql-transport-ws"
 SAMPLE_EVERY = 10  # jobLogs: a latency sample every 10th line keeps the client light
 
 
@@ -44,8 +44,8 @@ def _latency(stamp: str) -> float:
     return time.time() - datetime.fromisoformat(stamp).timestamp()
 
 
-async def _open(url: str, key: str) -> ClientConnection:
-    ws = await connect(url, subprotocols=[PROTOCOL], open_timeout=120, max_size=None)
+async def _open(url: str, key: str) -> LightSocket:
+    ws = await connect(url, PROTOCOL)
     init = {"type": "connection_init", "payload": {"X-API-Key": key}}
     await ws.send(orjson.dumps(init).decode())  # text frames: the protocol refuses binary
     ack = orjson.loads(await ws.recv())
@@ -54,7 +54,7 @@ async def _open(url: str, key: str) -> ClientConnection:
     return ws
 
 
-async def _follow(ws: ClientConnection, sub: dict[str, Any], tally: Tally, first: Any) -> None:
+async def _follow(ws: LightSocket, sub: dict[str, Any], tally: Tally, first: Any) -> None:
     payload = {"query": sub["query"], "variables": sub["variables"]}
     await ws.send(orjson.dumps({"id": "1", "type": "subscribe", "payload": payload}).decode())
     kind = sub["kind"]
@@ -112,7 +112,7 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     tally = Tally()
     url, key = spec["ws_url"], spec["key"]
     subs = spec["subs"]
-    sockets: list[ClientConnection] = []
+    sockets: list[LightSocket] = []
     for start in range(0, len(subs), 50):  # connect in waves: handshakes are not the point
         sockets += await asyncio.gather(*(_open(url, key) for _ in subs[start : start + 50]))
     if spec.get("idle"):
@@ -142,7 +142,8 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    for ws in sockets:
+        ws.close()
     return {
         "samples": tally.samples,
         "delivered": tally.delivered,
