@@ -18,6 +18,15 @@ the member's own last message ended, the member drops its own stream and goes on
 shared results: no gap, no duplicate. A member whose own stream never meets the cohort's
 (one that falls behind for good) simply stays on its own.
 
+A log stream also says where it opened (``live.positions.opened``): a member whose own stream
+opened exactly where the cohort's continues (nothing to catch up) joins before any message,
+so the first event does not run one execution per member.
+
+On the shared stream, the producer writes each event's messages to the members' sockets
+itself (``Direct``: one write per member per event) when the server's WebSocket protocol
+allows it; a member whose socket does not take them at once gets them through its queue and
+its own task instead, until it has caught up.
+
 Each member has a bounded queue. One that does not keep up is dropped alone, with the same
 ``SUBSCRIPTION_OVERFLOW`` error (and ``resumeAfter``) as without cohorts; the producer and
 the other members never wait for it.
@@ -396,20 +405,12 @@ class Cohorts:
                     for feed in tuple(cohort.feeds):
                         feed.nudge()
 
-            async def pull() -> tuple[Any, Any] | None:
-                positions.take()
-                try:
-                    result = await anext(stream)
-                except StopAsyncIteration:
-                    return None
-                return result, positions.take()
-
             pace = Pace()
             batch: list[_Item] = []
             opening: TaskContext | None = positions.told_when_opened(on_open)
             try:
                 while True:
-                    pending = asyncio.create_task(pull(), context=opening)
+                    pending = asyncio.create_task(_pull(stream), context=opening)
                     opening = None
                     # One step for the stream: the messages it has at hand (the lines of one
                     # append) are pulled now and leave together, one socket write per member.
@@ -489,14 +490,6 @@ class Cohorts:
         shared = False
         pending: asyncio.Task[tuple[Any, Any] | None] | None = None
 
-        async def pull() -> tuple[Any, Any] | None:
-            positions.take()
-            try:
-                result = await anext(own)
-            except StopAsyncIteration:
-                return None
-            return result, positions.take()
-
         try:
             # Its own stream until the shared one continues exactly where it is.
             while True:
@@ -509,7 +502,7 @@ class Cohorts:
                 if marked and cohort.continues(feed, last):
                     break
                 if pending is None:
-                    pending = asyncio.create_task(pull(), context=opening)
+                    pending = asyncio.create_task(_pull(own), context=opening)
                     opening = None
                 changed = asyncio.ensure_future(feed.offered())
                 try:
@@ -553,6 +546,16 @@ class Cohorts:
             self._leave(cohort, feed)
             if shared and self.closed is not None:
                 self.closed()
+
+
+async def _pull(stream: Any) -> tuple[Any, Any] | None:
+    """The stream's next message and its mark (``live.positions``), or None at its end."""
+    positions.take()
+    try:
+        result = await anext(stream)
+    except StopAsyncIteration:
+        return None
+    return result, positions.take()
 
 
 async def _cancel(task: asyncio.Task[Any] | None) -> None:
