@@ -54,6 +54,7 @@ from live import positions
 from live.turns import Pace
 from resolvers.context import Context
 from schema.document_limits import query_too_large
+from schema.errors import label_errors, release_tracebacks
 from server.request_context import SOCKET_SEND
 
 # Root fields whose streams mark their messages (``live.positions``), so members can join.
@@ -434,8 +435,16 @@ class Cohorts:
                     await self._deliver(cohort, batch, pace)
                 with contextlib.suppress(Exception):
                     await stream.aclose()
-        except Exception:
-            return
+        except Exception as failure:
+            # Members on the shared stream get the error (logged and masked like any
+            # unexpected one), not a completion that would pass for the job's end; members
+            # still on their own streams go on with them.
+            error = GraphQLError(str(failure), original_error=failure)
+            label_errors([error])
+            release_tracebacks([error])
+            failed = _Item(None, None, ExecutionResult(data=None, errors=[error]))
+            for feed in tuple(cohort.feeds):
+                feed.offer(failed)
         finally:
             cohort.live = False
             if self._cohorts.get(cohort.key) is cohort:

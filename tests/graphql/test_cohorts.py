@@ -393,3 +393,43 @@ async def test_members_with_nothing_to_catch_up_join_before_any_line(
     for socket in sockets:
         sent = [orjson.loads(frame)["payload"]["data"] for frame in socket.frames]
         assert log_seqs([type("R", (), {"data": d, "errors": None})() for d in sent]) == [4, 5]
+
+
+async def test_a_failing_shared_stream_ends_its_members_with_an_error(
+    members: Members,
+    live_store: Store,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """When the cohort's own execution fails outside the operation (here: its result cannot
+    be encoded), its members get an INTERNAL_SERVER_ERROR (and the log the traceback), never a
+    completion that would look like the job's end."""
+    job = await make_job(live_store, lines=1)
+    await set_status(live_store, job.id, JobStatus.RUNNING)
+    sockets = [Socket(f"op-{n}") for n in range(3)]
+    handlers = [
+        asyncio.create_task(
+            socket.handle(
+                await members.join(LOGS, {"id": job.id, "tail": 1}, direct=socket.direct())
+            )
+        )
+        for socket in sockets
+    ]
+    await _arrived(1, *sockets)
+    await append_logs(live_store, job.id, 1, first=2)
+    await _arrived(2, *sockets)  # all on the shared stream now
+
+    def unencodable(result: Any) -> Any:
+        raise TypeError("Integer exceeds 64-bit range")
+
+    monkeypatch.setattr(Cohorts, "_shared", staticmethod(unencodable))
+    await append_logs(live_store, job.id, 1, first=3)
+    async with asyncio.timeout(10):
+        for handler in handlers:
+            await handler  # the streams end without the job ending
+    for socket in sockets:
+        assert socket.lines() == [1, 2]
+        (error,) = socket.errors()
+        assert error["extensions"] == {"code": "INTERNAL_SERVER_ERROR"}
+        assert "64-bit" not in error["message"]
+    assert "Integer exceeds 64-bit range" in caplog.text
