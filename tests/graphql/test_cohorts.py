@@ -134,20 +134,27 @@ async def test_a_slow_member_is_dropped_alone(
 ) -> None:
     job = await make_job(live_store, lines=1)
     variables = {"id": job.id, "tail": 1}
+    joined: list[int] = []
+    members.cohorts.opened = lambda: joined.append(1)
     slow = await members.join(LOGS, variables)
     fast = [await members.join(LOGS, variables) for _ in range(3)]
     fast_readers = [asyncio.create_task(take(stream)) for stream in fast]
     slow_part = await take(slow, 1)
-    for n in range(4):  # the slow member keeps up for a while: it joins the cohort's stream
-        await append_logs(live_store, job.id, 1, first=2 + n)
+    seq = 1
+    # The slow member keeps up for a while, until all four are on the cohort's stream.
+    while seq < 5 or len(joined) < 4:
+        assert seq < 40, "the members never joined their cohort's stream"
+        seq += 1
+        await append_logs(live_store, job.id, 1, first=seq)
         await asyncio.sleep(0.01)
         slow_part += await take(slow, 1)
-    for n in range(4, 30):  # then reads none of these
-        await append_logs(live_store, job.id, 1, first=2 + n)
+    for _ in range(26):  # then reads none of these
+        seq += 1
+        await append_logs(live_store, job.id, 1, first=seq)
         await asyncio.sleep(0.005)
     await set_status(live_store, job.id, JobStatus.COMPLETED)
     for reader in fast_readers:
-        assert log_seqs(await reader) == list(range(1, 32))
+        assert log_seqs(await reader) == list(range(1, seq + 1))
     *lines, error = await take(slow)
     extensions = error.errors[0].extensions
     assert extensions["code"] == "SUBSCRIPTION_OVERFLOW"
