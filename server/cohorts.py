@@ -352,11 +352,12 @@ class Cohorts:
         variables: dict[str, Any] | None,
         operation_name: str | None,
         context: Context,
-        direct: Direct | None = None,
+        direct: Callable[[], Direct | None] | None = None,
     ) -> Any:
         """What ``schema.stream`` / ``schema.subscribe`` answers for this subscriber:
         ``start(context)`` runs the operation with a context (its own, or the producer's).
-        ``direct``: the subscriber's socket, for the producer to write shared results to."""
+        ``direct``: gives the subscriber's socket, for the producer to write shared results
+        to (asked only when the subscriber joins a cohort)."""
         principal = context.principal
         shape = self._shape(query, operation_name) if isinstance(query, str) else None
         if shape is None or principal is None:
@@ -379,7 +380,7 @@ class Cohorts:
                 context.store, context.settings, principal=principal, live_edge_only=True
             )
             cohort.task = asyncio.create_task(self._produce(cohort, start, producer_context))
-        feed = _Feed(self._max_queue, direct)
+        feed = _Feed(self._max_queue, None if direct is None else direct())
         cohort.feeds.add(feed)
         try:
             own = await start(context)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import timedelta
 from typing import Any
@@ -129,6 +129,9 @@ class _CohortSchema:
         self._cohorts = cohorts
         self._handler = handler
         self._head = head
+        # The socket's frame writer, looked up once: its server protocol does not change.
+        self._write: Callable[[Sequence[str]], bool] | None = None
+        self._write_looked_up = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._schema, name)
@@ -139,9 +142,12 @@ class _CohortSchema:
         task = asyncio.current_task()
         if operation_id is None or task is None:
             return None
-        ws = getattr(self._handler.websocket, "ws", None)
-        send = ws.scope.get(SOCKET_SEND) if ws is not None else None
-        write = text_frame_writer(send) if send is not None else None
+        if not self._write_looked_up:
+            ws = getattr(self._handler.websocket, "ws", None)
+            send = ws.scope.get(SOCKET_SEND) if ws is not None else None
+            self._write = text_frame_writer(send) if send is not None else None
+            self._write_looked_up = True
+        write = self._write
         if write is None:
             return None
         handler = self._handler
@@ -160,7 +166,7 @@ class _CohortSchema:
             variables=kwargs.get("variable_values"),
             operation_name=kwargs.get("operation_name"),
             context=kwargs["context_value"],
-            direct=self._direct(),
+            direct=self._direct,
         )
 
     async def subscribe(self, query: str, **kwargs: Any) -> Any:
@@ -172,7 +178,7 @@ class _CohortSchema:
             variables=kwargs.get("variable_values"),
             operation_name=kwargs.get("operation_name"),
             context=kwargs["context_value"],
-            direct=self._direct(),
+            direct=self._direct,
         )
 
 

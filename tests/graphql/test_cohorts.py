@@ -65,7 +65,7 @@ class Members:
             variables=variables,
             operation_name=None,
             context=context,
-            direct=direct,
+            direct=None if direct is None else lambda: direct,
         )
 
 
