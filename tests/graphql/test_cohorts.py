@@ -138,8 +138,11 @@ async def test_a_slow_member_is_dropped_alone(
     members.cohorts.opened = lambda: joined.append(1)
     slow = await members.join(LOGS, variables)
     fast = [await members.join(LOGS, variables) for _ in range(3)]
-    fast_readers = [asyncio.create_task(take(stream)) for stream in fast]
+    # Each member's backfill is read before any line is appended: a tail counts back from the
+    # job's lines when the member's own stream reads it.
     slow_part = await take(slow, 1)
+    fast_firsts = [await take(stream, 1) for stream in fast]
+    fast_readers = [asyncio.create_task(take(stream)) for stream in fast]
     seq = 1
     # The slow member keeps up for a while, until all four are on the cohort's stream.
     while seq < 5 or len(joined) < 4:
@@ -153,8 +156,8 @@ async def test_a_slow_member_is_dropped_alone(
         await append_logs(live_store, job.id, 1, first=seq)
         await asyncio.sleep(0.005)
     await set_status(live_store, job.id, JobStatus.COMPLETED)
-    for reader in fast_readers:
-        assert log_seqs(await reader) == list(range(1, seq + 1))
+    for first, reader in zip(fast_firsts, fast_readers, strict=True):
+        assert log_seqs(first + await reader) == list(range(1, seq + 1))
     *lines, error = await take(slow)
     extensions = error.errors[0].extensions
     assert extensions["code"] == "SUBSCRIPTION_OVERFLOW"
