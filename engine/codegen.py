@@ -119,7 +119,9 @@ def compile_object(fields: Sequence[Compiled], code_cache: CodeCache) -> Answer:
     # attribute names (or dotted paths) checked to be plain identifiers: no input reaches it
     # otherwise.
     exec(code, namespace)  # noqa: S102
-    project: Answer = namespace["project"]
+    # Taken out of its namespace, which is its globals: left in, the two would be a reference
+    # cycle (an operation whose selections depend on its variables compiles per request).
+    project: Answer = namespace.pop("project")
     return project
 
 

@@ -32,6 +32,7 @@ from graphql import (
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLResolveInfo,
+    GraphQLResolveInfoHelpers,
     GraphQLSchema,
     Node,
     Undefined,
@@ -213,6 +214,18 @@ class CompatExecutionContext(EventSafeExecutionContext):
         self.fast = manager is None or not manager.middlewares
         # Without incremental delivery the schema has no @stream, so no valid document uses it.
         self._streams = self.schema.get_directive("stream") is not None
+
+    # graphql-core stores helpers whose bound methods point back at the executor: a reference
+    # cycle that keeps each request's executor, context and result alive until the cyclic
+    # collector finds them (its young-generation passes then walk all of it). Built when a
+    # resolver's info asks for them instead, a request leaves no cycle and is freed at once.
+    @property
+    def async_helpers(self) -> GraphQLResolveInfoHelpers:
+        return GraphQLResolveInfoHelpers(gather=self.gather_async_work, track=self.track_async_work)
+
+    @async_helpers.setter
+    def async_helpers(self, _helpers: GraphQLResolveInfoHelpers) -> None:
+        pass  # graphql-core's __init__ sets them: built on demand above
 
     # Hooks for the subclass -------------------------------------------------------------------
 
@@ -724,6 +737,11 @@ INTERNALS: tuple[Internal, ...] = (
         ("self", "parent_type", "source", "field_details_list", "path", "position_context"),
     ),
     Internal(_EXECUTOR, "settle_in_background", ("self", "awaitables")),
+    # Set by __init__, read when a resolver's info is built (CompatExecutionContext builds them
+    # on demand); the helpers' methods:
+    Internal(_EXECUTOR, "async_helpers", per_instance=True),
+    Internal(_EXECUTOR, "gather_async_work", ("self", "values")),
+    Internal(_EXECUTOR, "track_async_work", ("self", "values")),
     Internal(
         _EXECUTOR,
         "complete_value",

@@ -13,12 +13,13 @@ middleware must see each field).
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from graphql import DocumentNode, GraphQLObjectType, GraphQLOutputType, GraphQLSchema
 
-from engine.answers import Answer, Plan, Projections, shared_cache
+from engine.answers import Answer, Plan, Projections, Subfields, shared_cache
 from engine.compat import CompatExecutionContext, FieldDetailsList, GroupedFieldSet
 from engine.state import EngineState, state_of
 from engine.variables import pre_coerce
@@ -29,7 +30,7 @@ class FastExecutionContext(CompatExecutionContext):
         super().__init__(*args, **kwargs)
         state = _state(self.schema)
         self._projections = Projections(
-            self.object_subfields,
+            _weakly(self.object_subfields),
             shared_cache(state.operations, self.operation, self.fragments.values()),
             state.code,
         )
@@ -45,13 +46,25 @@ class FastExecutionContext(CompatExecutionContext):
         return pre_coerce(_state(schema).coercers, schema, document, operation_name, raw)
 
     def fresh_for_event(self) -> None:
-        self._projections = self._projections.for_operation(self.object_subfields)
+        self._projections = self._projections.for_operation(_weakly(self.object_subfields))
 
     def field_plan(self, parent_type: GraphQLObjectType, grouped: GroupedFieldSet) -> Plan | None:
         return self._projections.plan(parent_type, grouped)
 
     def item_answer(self, item_type: GraphQLOutputType, details: FieldDetailsList) -> Answer | None:
         return self._projections.object_answer(item_type, details)
+
+
+def _weakly(subfields: Subfields) -> Subfields:
+    """The executor's ``object_subfields`` for its projections, which the executor holds: held
+    strongly, each request would be a reference cycle left to the cyclic collector."""
+    method = weakref.WeakMethod(subfields)
+
+    def weak(type_: GraphQLOutputType, details: FieldDetailsList) -> Any:
+        bound = method()
+        return None if bound is None else bound(type_, details)
+
+    return weak
 
 
 def _state(schema: GraphQLSchema) -> EngineState:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,9 @@ class Context:
         """This request's DataLoaders, made on first use: most requests never batch anything
         (job(id) reads with lookahead), and making three loaders costs every request."""
         if self._loaders is None:
-            self._loaders = Loaders(self.store, lambda: self.budget)
+            # The loaders reach this context weakly: it holds them (see ``Loaders``).
+            context = weakref.ref(self)
+            self._loaders = Loaders(self.store, lambda: _alive(context).budget)
         return self._loaders
 
     @property
@@ -93,3 +96,10 @@ class Context:
         if scope is not None:
             self.principal.require(scope)
         return self.principal
+
+
+def _alive(context: weakref.ref[Context]) -> Context:
+    found = context()
+    if found is None:  # its loaders run within its request: it cannot be gone
+        raise RuntimeError("a request's loaders outlived its context")
+    return found

@@ -355,3 +355,22 @@ async def test_answers_by_operation_live_only_as_long_as_their_documents(
         assert result.errors is None, result.errors
     gc.collect()
     assert len(state.operations) <= 2
+
+
+@pytest.mark.parametrize("query", APP_QUERIES)
+async def test_an_operation_leaves_no_reference_cycle(
+    query: str, fast_schema: JobgraphSchema, store: Store, settings: Settings
+) -> None:
+    """A request's executor, context and result are freed as soon as it is answered: none of
+    it waits for the cyclic collector (whose passes would walk all of it)."""
+    job = await make_job(store, items=2, lines=3)
+    await _run(fast_schema, store, settings, query, job.id)  # documents parsed, answers made
+    gc.collect()
+    gc.disable()
+    try:
+        data, errors = await _run(fast_schema, store, settings, query, job.id)
+        assert errors == [] and data
+        del data
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
