@@ -25,7 +25,8 @@ The parts (what each buys, and the test that pins it: ``docs/performance.md``):
 - ``resolvers``: marked fields resolved without Strawberry's resolver wrapper;
 - ``variables``: lists of flat input objects (``appendLogs``' lines) coerced in one pass;
 - ``lookahead``: which sub-fields a query selects, read off graphql-core's field nodes;
-- ``compat.cached_hooks_runner``: schema-extension hooks wrapped once per class;
+- ``compat.cached_hooks_runner``: schema-extension hooks driven directly, looked up once per
+  class;
 - ``compat.run_json_post``: the common POST of one JSON operation without the view's dispatch;
 - ``http``: a response's head and body leave in one write;
 - ``sql``: hot statements compiled once and run on the SQLite driver, reads without pool

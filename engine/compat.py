@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
+from types import TracebackType
 from typing import Any
 
 import strawberry
@@ -53,7 +53,6 @@ from strawberry.extensions.context import (
     OperationContextManager,
     ParsingContextManager,
     ValidationContextManager,
-    WrappedHook,
 )
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -506,73 +505,185 @@ def is_default_resolver(field: GraphQLField) -> bool:
 # Strawberry: the schema-extension runner
 # ---------------------------------------------------------------------------------------------
 
-# A context-manager factory taking the extension instance, and whether it is async.
-_Factory = tuple[Callable[[SchemaExtension], Any], bool]
+# How a hook runs, and its function (taking the extension instance).
+_GENERATOR, _ASYNC_GENERATOR, _FUNCTION, _COROUTINE = range(4)
+_Hook = tuple[int, Callable[[SchemaExtension], Any]]
+# Wraps a running hook generator in contextlib's context manager, to exit it as contextlib
+# and ExitStack do (the factory calls its function with the generator: it is the generator).
+_adopt = contextlib.contextmanager(lambda generator: generator)
+_adopt_async = contextlib.asynccontextmanager(lambda generator: generator)
 
 
-def _factory(cls: type[SchemaExtension], hook_name: str) -> _Factory | None:
-    """What ``ExtensionContextManagerBase.get_hook`` builds, as a factory over instances."""
+def _hook(cls: type[SchemaExtension], hook_name: str) -> _Hook | None:
+    """How ``ExtensionContextManagerBase.get_hook`` would run the class's hook; None when the
+    class does not implement it."""
     hook = getattr(cls, hook_name)
     if hook is getattr(SchemaExtension, hook_name):
-        return None  # the class does not implement this hook
+        return None
     if inspect.isgeneratorfunction(hook):
-        return contextlib.contextmanager(hook), False
+        return _GENERATOR, hook
     if inspect.isasyncgenfunction(hook):
-        return contextlib.asynccontextmanager(hook), True
+        return _ASYNC_GENERATOR, hook
     if not callable(hook):
         raise ValueError(f"Hook {hook_name} on {cls} must be callable, received {hook!r}")
-    if inspect.iscoroutinefunction(hook):
-
-        @contextlib.asynccontextmanager
-        async def run_async(extension: SchemaExtension) -> AsyncIterator[None]:
-            await hook(extension)
-            yield
-
-        return run_async, True
-
-    @contextlib.contextmanager
-    def run(extension: SchemaExtension) -> Iterator[None]:
-        hook(extension)
-        yield
-
-    return run, False
+    return (_COROUTINE if inspect.iscoroutinefunction(hook) else _FUNCTION), hook
 
 
 def cached_hooks_runner(
-    factories: dict[tuple[type[SchemaExtension], str], _Factory | None],
+    table: dict[tuple[type[SchemaExtension], str], _Hook | None],
 ) -> Callable[..., SchemaExtensionsRunner]:
-    """A runner class whose hooks' context-manager factories are made once per extension
-    class and hook, in ``factories`` (one table per schema), instead of for every phase of
-    every operation (``contextlib.contextmanager`` copies the hook's metadata each time).
-    Entering, ordering and exception handling stay Strawberry's own."""
+    """A runner whose phases run the extensions' hooks as Strawberry's do — in order, each up
+    to its ``yield`` on entering and the rest in reverse order on leaving, an exception thrown
+    into them as ``contextlib`` and ``ExitStack`` would — without a context-manager object and
+    an exit stack per hook per phase: each hook's generator is driven directly, and only an
+    exception builds the exit stack (from contextlib's own context managers) to unwind the
+    hooks still open. How each class's hook runs is looked up once, in ``table`` (one per
+    schema). A refusal while entering leaves the hooks entered before it open, as
+    Strawberry's ``__aenter__`` does (``schema.build`` orders the extensions for that)."""
 
-    class _CachedHooks(ExtensionContextManagerBase):
-        def get_hook(self, extension: SchemaExtension) -> WrappedHook | None:
-            key = (type(extension), self.HOOK_NAME)
+    class _DrivenHooks(ExtensionContextManagerBase):
+        def __init__(self, extensions: list[SchemaExtension]) -> None:
+            name = self.HOOK_NAME
+            hooks: list[tuple[int, Callable[[SchemaExtension], Any], SchemaExtension]] = []
+            for extension in extensions:
+                key = (type(extension), name)
+                try:
+                    found = table[key]
+                except KeyError:
+                    found = table[key] = _hook(type(extension), name)
+                if found is not None:
+                    hooks.append((found[0], found[1], extension))
+            self.driven = hooks
+            self.open: list[tuple[int, Any]] = []
+
+        def __enter__(self) -> None:
+            opened = self.open = []
+            for kind, function, extension in self.driven:
+                if kind == _GENERATOR:
+                    generator = function(extension)
+                    try:
+                        next(generator)
+                    except StopIteration:
+                        raise RuntimeError("generator didn't yield") from None
+                    opened.append((kind, generator))
+                elif kind == _FUNCTION:
+                    function(extension)
+                else:
+                    raise RuntimeError(
+                        f"SchemaExtension hook {extension}.{self.HOOK_NAME} "
+                        "failed to complete synchronously."
+                    )
+
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            # As Strawberry's: what the hooks make of an exception is never a suppression of
+            # it (the exit stack's answer is dropped); an exception a hook raises goes on.
+            opened = self.open
             try:
-                made = factories[key]
-            except KeyError:
-                made = factories[key] = _factory(type(extension), self.HOOK_NAME)
-            if made is None:
-                return None
-            factory, is_async = made
-            return WrappedHook(
-                extension=extension, hook=partial(factory, extension), is_async=is_async
-            )
+                while exc_type is None and opened:
+                    _, generator = opened.pop()
+                    try:
+                        next(generator)
+                    except StopIteration:
+                        continue
+                    generator.close()
+                    raise RuntimeError("generator didn't stop")
+            except BaseException as failure:
+                exc_type, exc, traceback = type(failure), failure, failure.__traceback__
+                if not self._sync_stack().__exit__(exc_type, exc, traceback):
+                    raise
+                return
+            if exc_type is not None:
+                self._sync_stack().__exit__(exc_type, exc, traceback)
 
-    class _Operation(_CachedHooks, OperationContextManager):
-        __slots__ = ()
+        def _sync_stack(self) -> contextlib.ExitStack:
+            """An exit stack over the hooks still open (contextlib's semantics from here on)."""
+            stack = contextlib.ExitStack()
+            for _, generator in self.open:
+                stack.push(_adopt(generator))
+            self.open.clear()
+            return stack
 
-    class _Parsing(_CachedHooks, ParsingContextManager):
-        __slots__ = ()
+        async def __aenter__(self) -> None:
+            opened = self.open = []
+            for kind, function, extension in self.driven:
+                if kind == _GENERATOR:
+                    generator = function(extension)
+                    try:
+                        next(generator)
+                    except StopIteration:
+                        raise RuntimeError("generator didn't yield") from None
+                    opened.append((kind, generator))
+                elif kind == _ASYNC_GENERATOR:
+                    generator = function(extension)
+                    try:
+                        await anext(generator)
+                    except StopAsyncIteration:
+                        raise RuntimeError("generator didn't yield") from None
+                    opened.append((kind, generator))
+                elif kind == _FUNCTION:
+                    function(extension)
+                else:
+                    await function(extension)
 
-    class _Validation(_CachedHooks, ValidationContextManager):
-        __slots__ = ()
+        async def __aexit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> None:
+            opened = self.open
+            try:
+                while exc_type is None and opened:
+                    kind, generator = opened.pop()
+                    try:
+                        if kind == _GENERATOR:
+                            next(generator)
+                        else:
+                            await anext(generator)
+                    except (StopIteration, StopAsyncIteration):
+                        continue
+                    if kind == _GENERATOR:
+                        generator.close()
+                    else:
+                        await generator.aclose()
+                    raise RuntimeError("generator didn't stop")
+            except BaseException as failure:
+                exc_type, exc, traceback = type(failure), failure, failure.__traceback__
+                if not await self._stack().__aexit__(exc_type, exc, traceback):
+                    raise
+                return
+            if exc_type is not None:
+                await self._stack().__aexit__(exc_type, exc, traceback)
 
-    class _Executing(_CachedHooks, ExecutingContextManager):
-        __slots__ = ()
+        def _stack(self) -> contextlib.AsyncExitStack:
+            """An exit stack over the hooks still open (contextlib's semantics from here on)."""
+            stack = contextlib.AsyncExitStack()
+            for kind, generator in self.open:
+                if kind == _GENERATOR:
+                    stack.push(_adopt(generator))
+                else:
+                    stack.push_async_exit(_adopt_async(generator))
+            self.open.clear()
+            return stack
 
-    class CachedHooksRunner(SchemaExtensionsRunner):
+    class _Operation(_DrivenHooks, OperationContextManager):
+        pass
+
+    class _Parsing(_DrivenHooks, ParsingContextManager):
+        pass
+
+    class _Validation(_DrivenHooks, ValidationContextManager):
+        pass
+
+    class _Executing(_DrivenHooks, ExecutingContextManager):
+        pass
+
+    class DrivenHooksRunner(SchemaExtensionsRunner):
         def operation(self) -> OperationContextManager:
             return _Operation(self.extensions)
 
@@ -585,7 +696,7 @@ def cached_hooks_runner(
         def executing(self) -> ExecutingContextManager:
             return _Executing(self.extensions)
 
-    return CachedHooksRunner
+    return DrivenHooksRunner
 
 
 # ---------------------------------------------------------------------------------------------
@@ -778,12 +889,15 @@ INTERNALS: tuple[Internal, ...] = (
     Internal(GraphQLCoreConverter, "DEFINITION_BACKREF"),
     Internal(strawberry.Info, "_raw_info", per_instance=True),
     Internal(StrawberryExecutionContextData, "_provided_operation_name", per_instance=True),
-    Internal(ExtensionContextManagerBase, "get_hook", ("self", "extension")),
-    Internal(OperationContextManager, "HOOK_NAME"),
+    # The runner's phases: entered and left as (async) context managers, each for its hook;
+    # the driven phases subclass the managers and replace how they enter and leave.
+    Internal(ExtensionContextManagerBase, "__aenter__", ("self",)),
+    Internal(ExtensionContextManagerBase, "__aexit__", ("self", "exc_type", "exc_val", "exc_tb")),
     Internal(SchemaExtensionsRunner, "operation", ("self",)),
     Internal(SchemaExtensionsRunner, "parsing", ("self",)),
     Internal(SchemaExtensionsRunner, "validation", ("self",)),
     Internal(SchemaExtensionsRunner, "executing", ("self",)),
+    Internal(OperationContextManager, "HOOK_NAME"),
     Internal(
         GraphQL,
         "execute_single",
