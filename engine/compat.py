@@ -70,6 +70,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.types import ErrorMessage, StartMessage
+from strawberry.types.arguments import convert_argument
 from strawberry.types.execution import ExecutionContext as StrawberryExecutionContextData
 from strawberry.types.execution import (
     ExecutionResult,
@@ -126,6 +127,7 @@ __all__ = [
     "run_json_post",
     "set_field_merging_budget",
     "starlette_request",
+    "strawberry_conversion",
     "strawberry_info",
     "strawberry_isoformat",
     "strawberry_origin",
@@ -477,6 +479,23 @@ def strawberry_origin(element: Any) -> Any:
     """What Strawberry made a graphql-core element from (an argument's ``StrawberryArgument``,
     an input type's definition with its ``origin`` class...), or None."""
     return (getattr(element, "extensions", None) or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+
+
+def strawberry_conversion(schema: GraphQLSchema, argument: Any) -> Callable[[Any, Any], Any] | None:
+    """Strawberry's own conversion of one argument's coerced value (what its resolver wrapper
+    does to it), as ``convert(value, info)``; None when the argument is not Strawberry's."""
+    strawberry_schema = getattr(schema, "_strawberry_schema", None)
+    origin = strawberry_origin(argument)
+    if strawberry_schema is None or origin is None or not hasattr(origin, "type"):
+        return None
+    registry = strawberry_schema.schema_converter.scalar_registry
+    config = strawberry_schema.config
+    type_ = origin.type
+
+    def convert(value: Any, info: Any) -> Any:
+        return convert_argument(value, type_, registry, config, info)
+
+    return convert
 
 
 def strawberry_info(raw: GraphQLResolveInfo[Any], definition: StrawberryField) -> Any:
@@ -887,6 +906,15 @@ INTERNALS: tuple[Internal, ...] = (
         strawberry.Schema, "create_extensions_runner", ("self", "execution_context", "extensions")
     ),
     Internal(GraphQLCoreConverter, "DEFINITION_BACKREF"),
+    # An argument's conversion (strawberry_conversion): the schema's converter and its scalars.
+    Internal(GraphQLSchema, "_strawberry_schema", per_instance=True),
+    Internal(strawberry.Schema, "schema_converter", per_instance=True),
+    Internal(GraphQLCoreConverter, "scalar_registry", per_instance=True),
+    Internal(
+        importlib.import_module("strawberry.types.arguments"),
+        "convert_argument",
+        ("value", "type_", "scalar_registry", "config", "info", "path"),
+    ),
     Internal(strawberry.Info, "_raw_info", per_instance=True),
     Internal(StrawberryExecutionContextData, "_provided_operation_name", per_instance=True),
     # The runner's phases: entered and left as (async) context managers, each for its hook;

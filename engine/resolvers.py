@@ -38,6 +38,7 @@ from engine.compat import (
     StrawberryField,
     definition_of,
     resolver_function,
+    strawberry_conversion,
     strawberry_info,
     strawberry_origin,
 )
@@ -59,29 +60,45 @@ def install(schema: GraphQLSchema) -> None:
             if path is not None:
                 field.resolve = _getter(operator.attrgetter(path))
             elif is_direct(definition.metadata):
-                field.resolve = _direct(f"{type_.name}.{name}", field, definition)
+                field.resolve = _direct(f"{type_.name}.{name}", schema, field, definition)
 
 
 def _getter(read: Callable[[Any], Any]) -> Callable[..., Any]:
     return lambda source, _info: read(source)
 
 
-def _direct(where: str, field: GraphQLField, definition: StrawberryField) -> Callable[..., Any]:
+def _direct(
+    where: str, schema: GraphQLSchema, field: GraphQLField, definition: StrawberryField
+) -> Callable[..., Any]:
     function = resolver_function(definition)
     if function is None:
         raise TypeError(f"{where}: fast() needs a resolver function")
     names: dict[str, str] = {}
     converters: dict[str, Convert] = {}
+    # Arguments this module does not build itself (an input object with enums or nested
+    # inputs) go through Strawberry's own conversion, when they are given.
+    by_strawberry: dict[str, Callable[[Any, Any], Any]] = {}
     for graphql_name, argument in field.args.items():
         python_name = getattr(strawberry_origin(argument), "python_name", None)
         convert = _converter(argument.type)
-        if python_name is None or convert is _REFUSED:
+        if convert is _REFUSED:
+            found = strawberry_conversion(schema, argument)
+            if found is None:
+                python_name = None
+            else:
+                by_strawberry[graphql_name] = found
+                convert = None
+        if python_name is None:
             raise TypeError(f"{where}: argument {graphql_name} cannot be passed without Strawberry")
         names[graphql_name] = python_name
         if convert is not None:
             converters[graphql_name] = convert
 
-    if not converters and all(graphql == python for graphql, python in names.items()):
+    if (
+        not converters
+        and not by_strawberry
+        and all(graphql == python for graphql, python in names.items())
+    ):
 
         def resolve_plain(source: Any, info: Any, **arguments: Any) -> Any:
             return function(source, strawberry_info(info, definition), **arguments)
@@ -90,10 +107,15 @@ def _direct(where: str, field: GraphQLField, definition: StrawberryField) -> Cal
 
     def resolve(source: Any, info: Any, **arguments: Any) -> Any:
         passed = {}
+        strawberry = strawberry_info(info, definition)
         for name, value in arguments.items():
             convert = converters.get(name)
-            passed[names[name]] = value if convert is None else convert(value)
-        return function(source, strawberry_info(info, definition), **passed)
+            if convert is not None:
+                value = convert(value)
+            elif name in by_strawberry:
+                value = by_strawberry[name](value, strawberry)
+            passed[names[name]] = value
+        return function(source, strawberry, **passed)
 
     return resolve
 

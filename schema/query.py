@@ -25,7 +25,8 @@ class Query:
 
     @strawberry.field(
         description="The caller's jobs, newest first, a page at a time (`first` at most 100); "
-        "`tail` works as in job(id, tail)."
+        "`tail` works as in job(id, tail).",
+        metadata=fast(),
     )
     async def jobs(
         self,
