@@ -29,14 +29,17 @@ from collections import deque
 PASS_BUDGET = 64
 # Messages one stream sends in a row once granted a turn.
 QUANTUM = 16
+# Subscriptions that may start in one pass of the event loop (``start_turn``).
+STARTS_PER_PASS = 8
 
 
 class _Turns:
     """One event loop's budget and queue of waiting streams (called on that loop only; holds
     no reference to it, so the loop's entry in ``_TURNS`` goes with the loop)."""
 
-    def __init__(self) -> None:
-        self._left = PASS_BUDGET
+    def __init__(self, budget: int = PASS_BUDGET, quantum: int = QUANTUM) -> None:
+        self._budget, self._quantum = budget, quantum
+        self._left = budget
         self._waiting: deque[asyncio.Future[tuple[int, int]]] = deque()
         self._armed = False
         self.epoch = 0  # advanced by each refill: credit from an earlier pass is spent
@@ -45,7 +48,7 @@ class _Turns:
         """Messages the caller may send at once (0: it must wait for :meth:`wait`)."""
         if self._waiting or self._left <= 0:
             return 0
-        granted = min(QUANTUM, self._left)
+        granted = min(self._quantum, self._left)
         self._left -= granted
         self._arm()
         return granted
@@ -67,19 +70,20 @@ class _Turns:
         # Runs in the pass after the budget was first drawn on: a new pass, a new budget.
         self._armed = False
         self.epoch += 1
-        self._left = PASS_BUDGET
+        self._left = self._budget
         while self._waiting and self._left > 0:
             future = self._waiting.popleft()
             if future.done():  # its stream was cancelled while it waited
                 continue
-            granted = min(QUANTUM, self._left)
+            granted = min(self._quantum, self._left)
             self._left -= granted
             future.set_result((granted, self.epoch))
-        if self._waiting or self._left < PASS_BUDGET:
+        if self._waiting or self._left < self._budget:
             self._arm()
 
 
 _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+_STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
 
 
 def _turns() -> _Turns:
@@ -88,6 +92,22 @@ def _turns() -> _Turns:
     if turns is None:
         turns = _TURNS[loop] = _Turns()
     return turns
+
+
+async def start_turn() -> None:
+    """Waits for this pass's turn to start one more subscription (:data:`STARTS_PER_PASS` in
+    each pass of the loop, in arrival order).
+
+    Starting a subscription runs straight through on the loop: the socket's admission (its
+    key read again), the document, the first read of its stream, its cohort. Thousands of
+    sockets subscribing at once (a dashboard fleet reconnecting) would otherwise all start in
+    the same pass, and every HTTP request would wait behind all of them."""
+    loop = asyncio.get_running_loop()
+    starts = _STARTS.get(loop)
+    if starts is None:
+        starts = _STARTS[loop] = _Turns(STARTS_PER_PASS, 1)
+    if starts.grant_now() == 0:
+        await starts.wait()
 
 
 class Pace:

@@ -23,6 +23,7 @@ from collections import OrderedDict
 from collections.abc import AsyncGenerator, Collection
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from domain.errors import BadUserInput, NotFound, SubscriptionOverflow, Unavailable
 from domain.jobs import JobStatus
@@ -46,11 +47,20 @@ MAX_BATCH_LINES = 10_000
 _DEDUPE_JOBS = 1024
 
 
+# Whether a publisher's class is a Broker, by class: a check against the protocol inspects
+# the class's members each time, for every subscription started.
+_BROKER_CLASSES: dict[type, bool] = {}
+
+
 def _broker(context: Context) -> Broker:
     publisher = context.store.publisher
-    if not isinstance(publisher, Broker):
+    kind = type(publisher)
+    is_broker = _BROKER_CLASSES.get(kind)
+    if is_broker is None:
+        is_broker = _BROKER_CLASSES[kind] = isinstance(publisher, Broker)
+    if not is_broker:
         raise Unavailable("live updates are not enabled on this server")
-    return publisher
+    return cast("Broker", publisher)
 
 
 def _fresh_loaders(context: Context) -> None:

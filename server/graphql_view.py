@@ -46,6 +46,7 @@ from engine.compat import (
     starlette_request,
     text_frame_writer,
 )
+from live.turns import start_turn
 from resolvers.context import Context
 from schema.auth import authenticate
 from schema.rate_limit import charge_before_streaming
@@ -214,6 +215,7 @@ class _TransportWSHandler(GuardedTransportWS, BaseGraphQLTransportWSHandler[Cont
         await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        await start_turn()  # a few starts per pass of the loop (``live.turns``)
         payload: Any = message.get("payload")
         malformed = (
             "the id must be a string"
@@ -257,6 +259,7 @@ class _LegacyWSHandler(GuardedLegacyWS, BaseGraphQLWSHandler[Context, None]):
         await with_init_deadline(self, seconds, super().handle)
 
     async def handle_start(self, message: StartMessage) -> None:
+        await start_turn()  # a few starts per pass of the loop (``live.turns``)
         if not isinstance(message.get("id"), str):
             await self.websocket.close(code=4400, reason="a start message needs an id")
             return

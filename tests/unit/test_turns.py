@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+from collections.abc import Sized
 
-from live.turns import _TURNS, PASS_BUDGET, QUANTUM, Pace
+from live.turns import _TURNS, PASS_BUDGET, QUANTUM, STARTS_PER_PASS, Pace, start_turn
 
 STREAMS = 10
 MESSAGES = 1000
@@ -20,7 +21,7 @@ async def _stream(name: str, count: int, log: list[str]) -> None:
         log.append(name)  # "sends" a message: nothing in it waits, as on SQLite
 
 
-async def _passes(counts: list[int], log: list[str], done: asyncio.Event) -> None:
+async def _passes(counts: list[int], log: Sized, done: asyncio.Event) -> None:
     """Once per pass of the loop: how many messages were sent by then."""
     while not done.is_set():
         counts.append(len(log))
@@ -90,3 +91,35 @@ def test_a_closed_loop_leaves_no_turns_behind() -> None:
     del loop
     gc.collect()
     assert not any(key.is_closed() for key in _TURNS)
+
+
+async def test_subscriptions_start_a_few_per_pass_in_arrival_order() -> None:
+    """A burst of subscribes (thousands of sockets at once) starts a bounded number per pass
+    of the loop, so a request waits behind a few starts, not all of them."""
+    started: list[int] = []
+    counts: list[int] = []
+    done = asyncio.Event()
+    counter = asyncio.create_task(_passes(counts, started, done))
+    await asyncio.sleep(0)
+
+    async def subscribe(n: int) -> None:
+        await start_turn()
+        started.append(n)
+
+    await asyncio.gather(*(subscribe(n) for n in range(200)))
+    done.set()
+    await counter
+    assert started == list(range(200))
+    per_pass = [later - earlier for earlier, later in itertools.pairwise(counts)]
+    assert max(per_pass) <= STARTS_PER_PASS
+
+
+async def test_a_cancelled_start_holds_nobody_up() -> None:
+    waiting = [asyncio.create_task(start_turn()) for _ in range(3 * STARTS_PER_PASS)]
+    await asyncio.sleep(0)
+    for task in waiting[STARTS_PER_PASS : 2 * STARTS_PER_PASS]:
+        task.cancel()
+    async with asyncio.timeout(5):
+        await asyncio.gather(*waiting, return_exceptions=True)
+    assert sum(task.cancelled() for task in waiting) <= STARTS_PER_PASS
+    assert all(task.done() for task in waiting)
