@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from engine.gc import tune_for_serving
+from engine.gc import GEN1_THRESHOLD, GEN2_THRESHOLD, tune_for_serving
 
 
 @pytest.fixture
@@ -18,10 +18,9 @@ def restored_gc() -> Iterator[None]:
     gc.set_threshold(*before)
 
 
-def test_tuning_freezes_what_exists_and_raises_the_young_threshold(restored_gc: None) -> None:
-    _, gen1, gen2 = gc.get_threshold()
+def test_tuning_freezes_what_exists_and_sets_the_thresholds(restored_gc: None) -> None:
     tune_for_serving(12_345)
-    assert gc.get_threshold() == (12_345, gen1, gen2)
+    assert gc.get_threshold() == (12_345, GEN1_THRESHOLD, GEN2_THRESHOLD)
     assert gc.get_freeze_count() > 0
     # Cycles are still collected.
     cycle: list[object] = []
