@@ -85,6 +85,7 @@ INTERNAL_MODULES = (
     "strawberry.schema.schema_converter",
     "strawberry.schema.types",
     "strawberry.subscriptions.protocols",
+    "strawberry.types.arguments",
     "strawberry.types.execution",
     "strawberry.types.field",
     "strawberry.types.unset",
