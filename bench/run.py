@@ -418,9 +418,9 @@ def _targets(
     targets = [
         Target(
             "job(id, tail: 100): jobgraph / floor",
-            "≥ 0.25",
+            "≥ 0.30",
             share,
-            0.25,
+            0.30,
             f"{share:.2f} (rounds {low:.2f}-{high:.2f})",
         ),
         Target(
