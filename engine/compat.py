@@ -548,6 +548,16 @@ def _hook(cls: type[SchemaExtension], hook_name: str) -> _Hook | None:
     return (_COROUTINE if inspect.iscoroutinefunction(hook) else _FUNCTION), hook
 
 
+def _entered(function: Callable[[SchemaExtension], Any], extension: SchemaExtension) -> Any:
+    """A sync generator hook run up to its ``yield`` (as ``contextlib.contextmanager``)."""
+    generator = function(extension)
+    try:
+        next(generator)
+    except StopIteration:
+        raise RuntimeError("generator didn't yield") from None
+    return generator
+
+
 def cached_hooks_runner(
     table: dict[tuple[type[SchemaExtension], str], _Hook | None],
 ) -> Callable[..., SchemaExtensionsRunner]:
@@ -579,12 +589,7 @@ def cached_hooks_runner(
             opened = self.open = []
             for kind, function, extension in self.driven:
                 if kind == _GENERATOR:
-                    generator = function(extension)
-                    try:
-                        next(generator)
-                    except StopIteration:
-                        raise RuntimeError("generator didn't yield") from None
-                    opened.append((kind, generator))
+                    opened.append((kind, _entered(function, extension)))
                 elif kind == _FUNCTION:
                     function(extension)
                 else:
@@ -631,12 +636,7 @@ def cached_hooks_runner(
             opened = self.open = []
             for kind, function, extension in self.driven:
                 if kind == _GENERATOR:
-                    generator = function(extension)
-                    try:
-                        next(generator)
-                    except StopIteration:
-                        raise RuntimeError("generator didn't yield") from None
-                    opened.append((kind, generator))
+                    opened.append((kind, _entered(function, extension)))
                 elif kind == _ASYNC_GENERATOR:
                     generator = function(extension)
                     try:
