@@ -31,6 +31,8 @@ PASS_BUDGET = 64
 QUANTUM = 16
 # Subscriptions that may start in one pass of the event loop (``start_turn``).
 STARTS_PER_PASS = 8
+# Closed sockets whose operations may be torn down in one pass (``end_turn``).
+ENDS_PER_PASS = 16
 
 
 class _Turns:
@@ -84,6 +86,7 @@ class _Turns:
 
 _TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
 _STARTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+_ENDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
 
 
 def _turns() -> _Turns:
@@ -102,12 +105,25 @@ async def start_turn() -> None:
     key read again), the document, the first read of its stream, its cohort. Thousands of
     sockets subscribing at once (a dashboard fleet reconnecting) would otherwise all start in
     the same pass, and every HTTP request would wait behind all of them."""
+    await _turn(_STARTS, STARTS_PER_PASS)
+
+
+async def end_turn() -> None:
+    """Waits for this pass's turn to tear down one more closed socket's operations
+    (:data:`ENDS_PER_PASS` in each pass, in order): thousands of clients leaving at once
+    (a deploy, a network blip) would otherwise end all their subscriptions in one pass."""
+    await _turn(_ENDS, ENDS_PER_PASS)
+
+
+async def _turn(
+    table: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns], per_pass: int
+) -> None:
     loop = asyncio.get_running_loop()
-    starts = _STARTS.get(loop)
-    if starts is None:
-        starts = _STARTS[loop] = _Turns(STARTS_PER_PASS, 1)
-    if starts.grant_now() == 0:
-        await starts.wait()
+    turns = table.get(loop)
+    if turns is None:
+        turns = table[loop] = _Turns(per_pass, 1)
+    if turns.grant_now() == 0:
+        await turns.wait()
 
 
 class Pace:

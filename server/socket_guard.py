@@ -44,6 +44,7 @@ from domain.errors import (
     Unauthenticated,
 )
 from engine.compat import ExecutionResult
+from live.turns import end_turn
 from resolvers.context import Context
 from schema.rate_limit import charge
 from server.key_watch import KeyWatch
@@ -207,6 +208,13 @@ class GuardedTransportWS(GuardedHandler):
             await self.cleanup_operation(operation_id)  # type: ignore[attr-defined]
         return operations
 
+    async def shutdown(self) -> None:
+        """The socket is done: its operations end once it has its turn (``live.turns``)."""
+        try:
+            await end_turn()
+        finally:
+            await super().shutdown()  # type: ignore[misc]
+
 
 class GuardedLegacyWS(GuardedHandler):
     """Legacy ``graphql-ws``: a refusal is ``error`` with one GraphQL error as its payload."""
@@ -225,6 +233,13 @@ class GuardedLegacyWS(GuardedHandler):
         for operation_id in operations:
             await self.cleanup_operation(operation_id)  # type: ignore[attr-defined]
         return operations
+
+    async def cleanup(self) -> None:
+        """The socket is done: its operations end once it has its turn (``live.turns``)."""
+        try:
+            await end_turn()
+        finally:
+            await super().cleanup()  # type: ignore[misc]
 
 
 # ---- multipart subscriptions ----------------------------------------------------------------

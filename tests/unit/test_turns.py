@@ -6,9 +6,20 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
-from collections.abc import Sized
+from collections.abc import Awaitable, Callable, Sized
 
-from live.turns import _TURNS, PASS_BUDGET, QUANTUM, STARTS_PER_PASS, Pace, start_turn
+import pytest
+
+from live.turns import (
+    _TURNS,
+    ENDS_PER_PASS,
+    PASS_BUDGET,
+    QUANTUM,
+    STARTS_PER_PASS,
+    Pace,
+    end_turn,
+    start_turn,
+)
 
 STREAMS = 10
 MESSAGES = 1000
@@ -93,9 +104,14 @@ def test_a_closed_loop_leaves_no_turns_behind() -> None:
     assert not any(key.is_closed() for key in _TURNS)
 
 
-async def test_subscriptions_start_a_few_per_pass_in_arrival_order() -> None:
-    """A burst of subscribes (thousands of sockets at once) starts a bounded number per pass
-    of the loop, so a request waits behind a few starts, not all of them."""
+@pytest.mark.parametrize(
+    ("turn", "per_pass"), [(start_turn, STARTS_PER_PASS), (end_turn, ENDS_PER_PASS)]
+)
+async def test_subscriptions_start_and_end_a_few_per_pass_in_arrival_order(
+    turn: Callable[[], Awaitable[None]], per_pass: int
+) -> None:
+    """A burst of subscribes, or of closed sockets (thousands at once), starts or tears down a
+    bounded number per pass of the loop, so a request waits behind a few, not all of them."""
     started: list[int] = []
     counts: list[int] = []
     done = asyncio.Event()
@@ -103,15 +119,15 @@ async def test_subscriptions_start_a_few_per_pass_in_arrival_order() -> None:
     await asyncio.sleep(0)
 
     async def subscribe(n: int) -> None:
-        await start_turn()
+        await turn()
         started.append(n)
 
     await asyncio.gather(*(subscribe(n) for n in range(200)))
     done.set()
     await counter
     assert started == list(range(200))
-    per_pass = [later - earlier for earlier, later in itertools.pairwise(counts)]
-    assert max(per_pass) <= STARTS_PER_PASS
+    passes = [later - earlier for earlier, later in itertools.pairwise(counts)]
+    assert max(passes) <= per_pass
 
 
 async def test_a_cancelled_start_holds_nobody_up() -> None:
