@@ -214,7 +214,7 @@ def _tail_of(conn: Connection, job: JobRecord, tail: TailRequest, widest: int) -
     )[job.id]
 
 
-_ITEM_COUNTS_OF_JOBS = (
+_ITEM_COUNTS_OF_JOBS = Query(
     select(job_items.c.job_id, job_items.c.status, func.count())
     .where(job_items.c.job_id.in_(bindparam("job_ids", expanding=True)))
     .group_by(job_items.c.job_id, job_items.c.status)
@@ -225,7 +225,7 @@ def select_item_counts(conn: Connection, *, job_ids: Sequence[str]) -> dict[str,
     tallies: dict[str, dict[str, int]] = {job_id: {} for job_id in job_ids}
     if not tallies:
         return {}
-    for job_id, status, count in conn.execute(_ITEM_COUNTS_OF_JOBS, {"job_ids": list(tallies)}):
+    for job_id, status, count in _ITEM_COUNTS_OF_JOBS.rows(conn, {"job_ids": list(tallies)}):
         tallies[job_id][status.lower()] = count
     return {
         job_id: ItemCountsRecord(total=sum(counts.values()), **counts)
